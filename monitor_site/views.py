@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from monitor_site.celery import app as celery_app
+from monitor_site.tasks import HEARTBEAT_KEY
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        return False
+
+
+def _broker_ok() -> bool:
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=2)
+            # Opening a channel makes the transport really talk to the server.
+            conn.default_channel  # noqa: B018
+        return True
+    except Exception:
+        return False
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the broker answer; 503 naming the part that does not."""
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    failing = [name for name, ok in checks.items() if not ok]
+    body = {
+        "status": "ok" if not failing else "unavailable",
+        "failing": failing,
+        "worker_seen": cache.get(HEARTBEAT_KEY) if checks["database"] else None,
+    }
+    return JsonResponse(body, status=503 if failing else 200)
+
+
+def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return render(request, "429.html", status=429)
+
+
+def webhooks_refused(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    """ESP webhooks are refused until ANYMAIL_WEBHOOK_SECRET is configured."""
+    return HttpResponse("Webhooks are not configured.", status=403, content_type="text/plain")

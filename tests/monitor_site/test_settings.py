@@ -1,0 +1,106 @@
+"""Settings come from the environment; a malformed value stops start-up naming it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+PROBE = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, s.EMAIL_BACKEND)"
+)
+
+
+def run_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "monitor_site.settings",
+        "MONITOR_VAR_DIR": str(tmp_path),
+    }
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=base, capture_output=True, text=True
+    )
+
+
+def test_defaults_in_debug_use_sqlite_filesystem_broker_and_outbox(tmp_path):
+    result = run_settings(tmp_path, DJANGO_DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True",
+        "django.db.backends.sqlite3",
+        "filesystem://",
+        "monitor_site.outbox.OutboxBackend",
+    ]
+    # the generated secret key is kept for the next start
+    assert (tmp_path / "secret_key").read_text().strip()
+
+
+def test_services_come_from_the_environment(tmp_path):
+    result = run_settings(
+        tmp_path,
+        DJANGO_SECRET_KEY="k" * 50,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/monitor",
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        EMAIL_URL="smtp://127.0.0.1:2525",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "False",
+        "django.db.backends.postgresql",
+        "redis://127.0.0.1:6379/0",
+        "django.core.mail.backends.smtp.EmailBackend",
+    ]
+
+
+def test_anymail_esp_selects_its_backend(tmp_path):
+    result = run_settings(tmp_path, DJANGO_SECRET_KEY="k" * 50, ANYMAIL_ESP="postmark")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "anymail.backends.postmark.EmailBackend"
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
+        ({"DJANGO_DEBUG": "0"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_DEBUG": "1", "DATABASE_URL": "nosuchdb://x"}, "DATABASE_URL"),
+        ({"DJANGO_DEBUG": "1", "CELERY_BROKER_URL": "127.0.0.1:6379"}, "CELERY_BROKER_URL"),
+        ({"DJANGO_DEBUG": "1", "SITE_URL": "example.org"}, "SITE_URL"),
+        ({"DJANGO_DEBUG": "1", "EMAIL_URL": "http://mail"}, "EMAIL_URL"),
+        ({"DJANGO_DEBUG": "1", "ANYMAIL_WEBHOOK_SECRET": "nocolon"}, "ANYMAIL_WEBHOOK_SECRET"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_HSTS_SECONDS": "year"}, None),
+    ],
+)
+def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, env, named):
+    result = run_settings(tmp_path, **env)
+    if named is None:  # only read in production; debug ignores it
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr.strip().splitlines()[-1]
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "monitor_site.settings",
+        "MONITOR_VAR_DIR": str(tmp_path),
+        "DJANGO_SECRET_KEY": "x7#kP2!vQ9@mZ4$wR8^tY6&uE3*iO1(pA5)sD0-fG7+hJ2-Lq8Wn3Bv",
+        "DJANGO_ALLOWED_HOSTS": "monitor.example.org",
+        "SITE_URL": "https://monitor.example.org",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
