@@ -1,0 +1,62 @@
+"""Signed tokens for links in email: one salt per purpose, no address in any URL.
+
+Confirm links expire after 7 days and preference links after 24 hours; an unsubscribe
+link works for as long as the subscription exists."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+
+CONFIRM = "subscriptions.confirm"
+PREFERENCES = "subscriptions.preferences"
+UNSUBSCRIBE = "subscriptions.unsubscribe"
+
+MAX_AGE: dict[str, timedelta | None] = {
+    CONFIRM: timedelta(days=7),
+    PREFERENCES: timedelta(hours=24),
+    UNSUBSCRIBE: None,
+}
+
+
+class BadToken(Exception):
+    """The token was tampered with, is malformed, or has expired."""
+
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        self.expired = expired
+
+
+def make_token(purpose: str, value: int | str) -> str:
+    return signing.TimestampSigner(salt=purpose).sign(str(value))
+
+
+def read_token(purpose: str, token: str) -> str:
+    """The signed value, or BadToken."""
+    try:
+        return signing.TimestampSigner(salt=purpose).unsign(token, max_age=MAX_AGE[purpose])
+    except signing.SignatureExpired:
+        raise BadToken("This link has expired.", expired=True) from None
+    except signing.BadSignature:
+        raise BadToken("This link is not valid.") from None
+
+
+def read_id_token(purpose: str, token: str) -> int:
+    value = read_token(purpose, token)
+    if not value.isdigit():
+        raise BadToken("This link is not valid.")
+    return int(value)
+
+
+def unsubscribe_url(subscription_id: int) -> str:
+    return f"{settings.SITE_URL}/unsubscribe/{make_token(UNSUBSCRIBE, subscription_id)}/"
+
+
+def preferences_url(subscriber_id: int) -> str:
+    return f"{settings.SITE_URL}/preferences/{make_token(PREFERENCES, subscriber_id)}/"
+
+
+def confirm_url(subscriber_id: int) -> str:
+    return f"{settings.SITE_URL}/subscribe/confirm/{make_token(CONFIRM, subscriber_id)}/"
