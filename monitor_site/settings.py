@@ -265,8 +265,21 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"delivery.tasks.send_chunk": {"queue": "send"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Delivery tuning. A claimed chunk must finish (or renew its lease) within the lease;
+# the sweeper runs every DELIVERY_SWEEP_SECONDS and hands out again whatever the broker
+# lost, so lost work is found within lease + sweep interval.
+DELIVERY_CHUNK_SIZE = _int("MONITOR_DELIVERY_CHUNK_SIZE", 500)
+DELIVERY_WINDOW = _int("MONITOR_DELIVERY_WINDOW", 8)  # chunk tasks in the queue per issue
+DELIVERY_LEASE_SECONDS = _int("MONITOR_DELIVERY_LEASE_SECONDS", 60)
+DELIVERY_SWEEP_SECONDS = _int("MONITOR_DELIVERY_SWEEP_SECONDS", 30)
+DELIVERY_RETRY_BASE_SECONDS = _int("MONITOR_DELIVERY_RETRY_BASE_SECONDS", 30)
+DELIVERY_RETRY_MAX_SECONDS = 20 * 60
+DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half in all
+
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "monitor_site.tasks.heartbeat", "schedule": 60.0},
+    "delivery-sweep": {"task": "delivery.tasks.sweep", "schedule": float(DELIVERY_SWEEP_SECONDS)},
 }
 
 LOGGING = {
