@@ -102,6 +102,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # turns django-ratelimit's Ratelimited into RATELIMIT_VIEW (429) instead of a 403
+    "django_ratelimit.middleware.RatelimitMiddleware",
     # last, so that it sees the outcome of authentication
     "axes.middleware.AxesMiddleware",
 ]
