@@ -1,15 +1,48 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+
+from monitor_site.emails import one_line
+
+# First path segments that belong to other parts of the site; a publication slug may not
+# take one of them, or its archive would hide (or be hidden by) that page.
+RESERVED_SLUGS = frozenset(
+    {
+        "subscribe",
+        "unsubscribe",
+        "preferences",
+        "contact",
+        "search",
+        "admin",
+        "anymail",
+        "healthz",
+        "static",
+        "media",
+        "feed",
+        "feeds",
+    }
+)
+
+
+def validate_publication_slug(value: str) -> None:
+    if value.lower() in RESERVED_SLUGS:
+        raise ValidationError(
+            "%(value)s is a reserved address on this site; choose another slug.",
+            params={"value": value},
+            code="reserved",
+        )
 
 
 class Publication(models.Model):
     """A newsletter title (*The Monitor*), with its sender, publisher and footer details."""
 
     name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=60, unique=True)
+    slug = models.SlugField(max_length=60, unique=True, validators=[validate_publication_slug])
     description = models.TextField(blank=True)
     sender_name = models.CharField(max_length=200, blank=True)
     sender_email = models.EmailField(blank=True)
@@ -41,6 +74,19 @@ class Publication(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("issues:archive", kwargs={"pub": self.slug})
+
+    @property
+    def list_id(self) -> str:
+        """The List-Id header value: `The Monitor <monitor.example.org>` (RFC 2919).
+
+        The domain is `list_id_domain`, else the host of SITE_URL; the slug is put in front
+        of it unless the domain already starts with it."""
+        domain = self.list_id_domain or urlsplit(settings.SITE_URL).hostname or "localhost"
+        domain = domain.strip().strip(".").lower()
+        if not domain.startswith(f"{self.slug}."):
+            domain = f"{self.slug}.{domain}"
+        name = one_line(self.name).replace('"', "").replace("<", "").replace(">", "")
+        return f"{name} <{domain}>"
 
 
 class MastheadMember(models.Model):
@@ -82,6 +128,13 @@ class IssueQuerySet(models.QuerySet):
     def sent(self) -> IssueQuerySet:
         return self.filter(status=Issue.Status.SENT)
 
+    def published(self) -> IssueQuerySet:
+        """What the public archive shows: sent issues of active publications."""
+        return self.sent().filter(publication__active=True)
+
+    def in_publication(self, publication: Publication) -> IssueQuerySet:
+        return self.filter(publication=publication)
+
 
 class Issue(models.Model):
     class Status(models.TextChoices):
@@ -103,8 +156,18 @@ class Issue(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    source_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="SHA-256 of the archive file this issue was imported from.",
+    )
 
     objects = IssueQuerySet.as_manager()
+
+    # Statuses in which the content may still change. Once approved, what an editor
+    # approved is what goes out: changing it means returning the issue to draft first.
+    EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.IN_REVIEW})
 
     class Meta:
         ordering = ["-volume__number", "-number"]
@@ -112,6 +175,11 @@ class Issue(models.Model):
             models.UniqueConstraint(fields=["volume", "number"], name="issue_unique_number")
         ]
         indexes = [models.Index(fields=["publication", "status", "date"])]
+        permissions = [
+            ("submit_issue", "Can submit an issue for review"),
+            ("approve_issue", "Can approve an issue or return it to draft"),
+            ("send_issue", "Can schedule, send and cancel an issue"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.publication.name}, Volume {self.volume.number}, Issue {self.number}"
@@ -126,6 +194,29 @@ class Issue(models.Model):
             },
         )
 
+    def clean(self) -> None:
+        if (
+            self.volume_id
+            and self.publication_id
+            and self.volume.publication_id != self.publication_id
+        ):
+            raise ValidationError({"volume": "This volume belongs to another publication."})
+
+    @property
+    def is_editable(self) -> bool:
+        """Content (articles, title, date) may change only in draft or in review."""
+        return self.status in self.EDITABLE_STATUSES
+
+    @property
+    def display_title(self) -> str:
+        return self.title or f"Volume {self.volume.number}, Issue {self.number}"
+
+    @classmethod
+    def next_number(cls, volume: Volume) -> int:
+        """The number the next issue of `volume` should take: one past the highest."""
+        highest = cls.objects.filter(volume=volume).aggregate(n=models.Max("number"))["n"]
+        return (highest or 0) + 1
+
 
 class Article(models.Model):
     issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="articles")
@@ -133,6 +224,9 @@ class Article(models.Model):
     headline = models.CharField(max_length=300, blank=True)
     slug = models.SlugField(max_length=80, blank=True)
     body = models.TextField(help_text="Markdown.")
+    body_html = models.TextField(
+        blank=True, editable=False, help_text="The body rendered and sanitized; kept in step."
+    )
     summary = models.TextField(blank=True)
     authors = models.CharField(max_length=300, blank=True)
     regions = models.CharField(max_length=300, blank=True, help_text="Comma-separated tags.")
@@ -142,6 +236,20 @@ class Article(models.Model):
 
     def __str__(self) -> str:
         return self.headline or f"Article {self.position}"
+
+    def save(self, *args, **kwargs) -> None:
+        # The rendered body is a pure function of the Markdown: keep them in step here so
+        # that no path (admin, import, shell) can store one without the other.
+        from issues.markdown import render_markdown
+
+        self.body_html = render_markdown(self.body)
+        if "update_fields" in kwargs and kwargs["update_fields"] is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "body_html"}
+        super().save(*args, **kwargs)
+
+    @property
+    def region_list(self) -> list[str]:
+        return [r.strip() for r in self.regions.split(",") if r.strip()]
 
 
 class IssueEvent(models.Model):
