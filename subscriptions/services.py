@@ -1,0 +1,548 @@
+"""Subscription workflows: request, confirm, approve, reject, unsubscribe, preferences,
+suppression, contact messages and list import.
+
+Each function that writes is atomic, checks the current status before it changes one
+(a conditional UPDATE, so that concurrent callers change a row once), records the
+change as a SubscriptionEvent, and enqueues its emails after commit."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from issues.models import Publication
+from subscriptions.models import (
+    ContactMessage,
+    Subscriber,
+    Subscription,
+    SubscriptionEvent,
+    Suppression,
+    validate_single_line,
+)
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+log = logging.getLogger(__name__)
+
+# At most one confirmation (and one preferences-link) email per address in this time,
+# whatever the number of requests or the addresses they come from.
+EMAIL_INTERVAL = timedelta(minutes=10)
+
+Status = Subscription.Status
+ENDED_STATUSES = (Status.UNSUBSCRIBED, Status.BOUNCED, Status.COMPLAINED)
+
+SUPPRESSION_ENDS_AS = {
+    Suppression.Reason.BOUNCED: Status.BOUNCED,
+    Suppression.Reason.INVALID: Status.BOUNCED,
+    Suppression.Reason.BLOCKED: Status.BOUNCED,
+    Suppression.Reason.COMPLAINED: Status.COMPLAINED,
+    Suppression.Reason.UNSUBSCRIBED: Status.UNSUBSCRIBED,
+    Suppression.Reason.MANUAL: Status.UNSUBSCRIBED,
+}
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def is_suppressed(email: str) -> bool:
+    return Suppression.objects.active().filter(email=normalize_email(email)).exists()
+
+
+def _transition(
+    subscription: Subscription,
+    *,
+    allowed: Collection[str],
+    to: str,
+    note: str = "",
+    by: AbstractBaseUser | None = None,
+    **fields: Any,
+) -> bool:
+    """Move one subscription to `to` if its current status is in `allowed`.
+
+    The UPDATE is conditional on the status just read: of concurrent callers, exactly
+    one changes the row and records the event; the others get False. Call inside a
+    transaction."""
+    current = (
+        Subscription.objects.filter(pk=subscription.pk).values_list("status", flat=True).first()
+    )
+    if current is None or current not in allowed:
+        return False
+    changed = Subscription.objects.filter(pk=subscription.pk, status=current).update(
+        status=to, **fields
+    )
+    if not changed:
+        return False
+    SubscriptionEvent.objects.create(
+        subscription_id=subscription.pk,
+        from_status=current,
+        to_status=to,
+        reason=note[:300],
+        by=by if by is not None and by.is_authenticated else None,
+    )
+    subscription.status = to
+    for name, value in fields.items():
+        setattr(subscription, name, value)
+    return True
+
+
+def _claim_email_slot(subscriber: Subscriber, field_name: str) -> bool:
+    """True for the one caller that may send this kind of email to this address now.
+
+    A conditional UPDATE of the subscriber row: concurrent requests serialize on it,
+    and only one sees the slot free."""
+    now = timezone.now()
+    free = Q(**{f"{field_name}__isnull": True}) | Q(**{f"{field_name}__lte": now - EMAIL_INTERVAL})
+    claimed = Subscriber.objects.filter(free, pk=subscriber.pk).update(**{field_name: now})
+    return bool(claimed)
+
+
+def _send_confirmation_once(subscriber: Subscriber) -> bool:
+    from subscriptions import tasks
+
+    if _claim_email_slot(subscriber, "confirmation_sent_at"):
+        tasks.send_confirmation.delay_on_commit(subscriber.pk)
+        return True
+    return False
+
+
+def subscription_request(
+    *,
+    email: str,
+    name: str,
+    organization: str,
+    publications: Iterable[Publication],
+    ip: str | None,
+    form: str,
+) -> Subscriber | None:
+    """Ask for subscriptions to `publications`; the reader confirms by email.
+
+    Whatever the address's state (new, pending, active, ended), the caller can answer
+    the same way: nothing here is visible to the requester except the email the owner
+    of the address receives. A known person's name and organization are only filled
+    in, never overwritten (a stranger must not rename them). Ended subscriptions go back
+    to `pending` and need a fresh confirmation: nobody is resubscribed silently. A
+    suppressed address gets nothing. At most one confirmation email per EMAIL_INTERVAL."""
+    email = normalize_email(email)
+    if is_suppressed(email):
+        return None
+    with transaction.atomic():
+        subscriber, created = Subscriber.objects.get_or_create(
+            email=email,
+            defaults={
+                "name": name,
+                "organization": organization,
+                "source": Subscriber.Source.WEB,
+                "consent_ip": ip,
+                "consent_form": form[:100],
+            },
+        )
+        if not created:
+            _fill_blanks(subscriber, name=name, organization=organization)
+        for publication in publications:
+            subscription, new = Subscription.objects.get_or_create(
+                subscriber=subscriber, publication=publication
+            )
+            if new:
+                SubscriptionEvent.objects.create(
+                    subscription=subscription, to_status=Status.PENDING, reason=f"requested: {form}"
+                )
+            else:
+                _transition(
+                    subscription,
+                    allowed=ENDED_STATUSES,
+                    to=Status.PENDING,
+                    note=f"requested again: {form}",
+                    ended_at=None,
+                    confirmed_at=None,
+                    reason="",
+                )
+        if subscriber.subscriptions.pending().exists():
+            if not created:
+                Subscriber.objects.filter(pk=subscriber.pk).update(consent_form=form[:100])
+            _send_confirmation_once(subscriber)
+    return subscriber
+
+
+def _fill_blanks(subscriber: Subscriber, **values: str) -> list[str]:
+    changed = [name for name, value in values.items() if value and not getattr(subscriber, name)]
+    if changed:
+        for name in changed:
+            setattr(subscriber, name, values[name])
+        subscriber.save(update_fields=changed)
+    return changed
+
+
+def subscription_confirm(*, subscriber: Subscriber, ip: str | None = None) -> list[Subscription]:
+    """Confirm the subscriber's pending subscriptions (double opt-in, second step).
+
+    Each becomes `active`, or `awaiting_approval` where the publication requires staff
+    approval. Only `pending` ones change: an ended subscription is never revived by an
+    old link. Returns the subscriptions that changed; a second call returns []."""
+    from subscriptions import tasks
+
+    now = timezone.now()
+    changed: list[Subscription] = []
+    with transaction.atomic():
+        for subscription in subscriber.subscriptions.pending().select_related("publication"):
+            if subscription.publication.requires_approval:
+                ok = _transition(
+                    subscription,
+                    allowed=[Status.PENDING],
+                    to=Status.AWAITING_APPROVAL,
+                    note="confirmed by the reader",
+                )
+            else:
+                ok = _transition(
+                    subscription,
+                    allowed=[Status.PENDING],
+                    to=Status.ACTIVE,
+                    note="confirmed by the reader",
+                    confirmed_at=now,
+                )
+            if ok:
+                changed.append(subscription)
+        if changed:
+            Subscriber.objects.filter(pk=subscriber.pk).update(consent_at=now, consent_ip=ip)
+            activated = [s.pk for s in changed if s.status == Status.ACTIVE]
+            if activated:
+                tasks.send_welcome.delay_on_commit(subscriber.pk, activated)
+    return changed
+
+
+def subscription_unsubscribe(
+    *,
+    subscription: Subscription,
+    reason: str = "",
+    by: AbstractBaseUser | None = None,
+) -> bool:
+    """End a subscription. Idempotent: True only for the call that changed it."""
+    with transaction.atomic():
+        return _transition(
+            subscription,
+            allowed=Subscription.OPEN_STATUSES,
+            to=Status.UNSUBSCRIBED,
+            note=reason or "unsubscribed",
+            by=by,
+            ended_at=timezone.now(),
+            reason=(reason or "unsubscribed")[:300],
+        )
+
+
+def subscription_approve(*, subscription: Subscription, by: AbstractBaseUser | None) -> bool:
+    """Staff approve a confirmed request; the reader is told by email."""
+    from subscriptions import tasks
+
+    with transaction.atomic():
+        ok = _transition(
+            subscription,
+            allowed=[Status.AWAITING_APPROVAL],
+            to=Status.ACTIVE,
+            note="approved by staff",
+            by=by,
+            confirmed_at=timezone.now(),
+        )
+        if ok:
+            tasks.send_request_decision.delay_on_commit(subscription.pk)
+    return ok
+
+
+def subscription_reject(
+    *, subscription: Subscription, by: AbstractBaseUser | None, note: str = ""
+) -> bool:
+    """Staff reject a confirmed request; the reader is told by email."""
+    from subscriptions import tasks
+
+    reason = "request rejected" + (f": {note}" if note else "")
+    with transaction.atomic():
+        ok = _transition(
+            subscription,
+            allowed=[Status.AWAITING_APPROVAL],
+            to=Status.UNSUBSCRIBED,
+            note=reason,
+            by=by,
+            ended_at=timezone.now(),
+            reason=reason,
+        )
+        if ok:
+            tasks.send_request_decision.delay_on_commit(subscription.pk)
+    return ok
+
+
+def suppression_add(*, email: str, reason: str, source: str) -> Suppression:
+    """Put an address on the suppression list and end its open subscriptions (as
+    bounced, complained or unsubscribed, by reason). Idempotent: an address already
+    suppressed keeps its first record, and ended subscriptions stay as they are."""
+    email = normalize_email(email)
+    ends_as = SUPPRESSION_ENDS_AS.get(reason, Status.UNSUBSCRIBED)
+    now = timezone.now()
+    with transaction.atomic():
+        suppression, _ = Suppression.objects.get_or_create(
+            email=email, lifted_at=None, defaults={"reason": reason, "source": source[:100]}
+        )
+        why = f"suppressed: {reason}" + (f" ({source})" if source else "")
+        for subscription in Subscription.objects.open().filter(subscriber__email=email):
+            _transition(
+                subscription,
+                allowed=Subscription.OPEN_STATUSES,
+                to=ends_as,
+                note=why,
+                ended_at=now,
+                reason=why,
+            )
+    return suppression
+
+
+def suppression_lift(*, suppression: Suppression, by: AbstractBaseUser | None, note: str) -> bool:
+    """Lift a suppression; the row stays for the record. Subscriptions stay ended: the
+    person subscribes again through double opt-in."""
+    lifted = Suppression.objects.filter(pk=suppression.pk, lifted_at__isnull=True).update(
+        lifted_at=timezone.now(),
+        lifted_note=note,
+        lifted_by=by if by is not None and by.is_authenticated else None,
+    )
+    if lifted:
+        suppression.refresh_from_db()
+    return bool(lifted)
+
+
+def preferences_link_send(*, email: str) -> None:
+    """Email a fresh preferences link to a known, unsuppressed address, at most once per
+    EMAIL_INTERVAL. Unknown addresses get nothing; the caller answers the same."""
+    from subscriptions import tasks
+
+    email = normalize_email(email)
+    subscriber = Subscriber.objects.filter(email=email).first()
+    if subscriber is None or is_suppressed(email) or not subscriber.subscriptions.exists():
+        return
+    with transaction.atomic():
+        if _claim_email_slot(subscriber, "preferences_sent_at"):
+            tasks.send_preferences_link.delay_on_commit(subscriber.pk)
+
+
+def preferences_update(
+    *,
+    subscriber: Subscriber,
+    name: str,
+    publications: Iterable[Publication],
+    format: str,
+) -> None:
+    """Apply the preferences page: the chosen publications are subscribed (active, or
+    awaiting approval where required), the others ended; one format for all.
+
+    The reader proved the address by opening a link sent to it, so a publication added
+    here needs no second confirmation."""
+    chosen = {p.pk: p for p in publications}
+    now = timezone.now()
+    with transaction.atomic():
+        if name != subscriber.name:
+            subscriber.name = name
+            subscriber.save(update_fields=["name"])
+        existing = {s.publication_id: s for s in subscriber.subscriptions.all()}
+        for publication_id, subscription in existing.items():
+            if publication_id not in chosen:
+                _transition(
+                    subscription,
+                    allowed=Subscription.OPEN_STATUSES,
+                    to=Status.UNSUBSCRIBED,
+                    note="preferences page",
+                    ended_at=now,
+                    reason="preferences page",
+                )
+        suppressed = is_suppressed(subscriber.email)
+        for publication in chosen.values():
+            subscription = existing.get(publication.pk)
+            if subscription is None:
+                subscription = Subscription.objects.create(
+                    subscriber=subscriber, publication=publication, status=Status.PENDING
+                )
+                SubscriptionEvent.objects.create(
+                    subscription=subscription, to_status=Status.PENDING, reason="preferences page"
+                )
+            if suppressed:
+                continue
+            if publication.requires_approval:
+                _transition(
+                    subscription,
+                    allowed=(*ENDED_STATUSES, Status.PENDING),
+                    to=Status.AWAITING_APPROVAL,
+                    note="preferences page",
+                    ended_at=None,
+                    reason="",
+                )
+            else:
+                _transition(
+                    subscription,
+                    allowed=(*ENDED_STATUSES, Status.PENDING),
+                    to=Status.ACTIVE,
+                    note="preferences page",
+                    ended_at=None,
+                    reason="",
+                    confirmed_at=now,
+                )
+        subscriber.subscriptions.open().exclude(format=format).update(format=format)
+        if not subscriber.consent_at:
+            Subscriber.objects.filter(pk=subscriber.pk).update(consent_at=now)
+
+
+def contact_message_create(
+    *,
+    name: str,
+    email: str,
+    subject: str,
+    body: str,
+    publication: Publication | None,
+    ip: str | None,
+) -> ContactMessage:
+    """Store a message to the editors; acknowledge it to the sender and notify staff."""
+    from subscriptions import tasks
+
+    with transaction.atomic():
+        message = ContactMessage.objects.create(
+            name=name,
+            email=normalize_email(email),
+            subject=subject,
+            body=body,
+            publication=publication,
+            ip=ip,
+        )
+        tasks.send_contact_notification.delay_on_commit(message.pk)
+        if not is_suppressed(message.email):
+            tasks.send_contact_acknowledgement.delay_on_commit(message.pk)
+    return message
+
+
+# --- list import --------------------------------------------------------------------
+
+CREATED, UPDATED, SKIPPED, INVALID = "created", "updated", "skipped", "invalid"
+IMPORT_COLUMNS = ("email", "name", "organization", "fax", "postal_address")
+_LIMITS = {"name": 200, "organization": 200, "fax": 60, "postal_address": 1000}
+
+
+@dataclass
+class ImportRow:
+    line: int
+    outcome: str
+    email: str
+    message: str = ""
+
+
+@dataclass
+class ImportReport:
+    rows: list[ImportRow] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for row in self.rows if row.outcome == outcome)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {o: self.count(o) for o in (CREATED, UPDATED, SKIPPED, INVALID)}
+
+    def summary(self) -> str:
+        return ", ".join(f"{n} {o}" for o, n in self.counts.items())
+
+
+def _import_row_errors(row: dict[str | None, Any]) -> list[str]:
+    errors = []
+    if None in row:
+        errors.append("more values than columns")
+    email = row.get("email") or ""
+    if not email.strip():
+        errors.append("email is empty")
+    else:
+        try:
+            validate_email(email.strip())
+        except ValidationError:
+            errors.append(f"{email.strip()!r} is not a valid email address")
+    for name, limit in _LIMITS.items():
+        value = row.get(name) or ""
+        if len(value) > limit:
+            errors.append(f"{name} is longer than {limit} characters")
+        elif name != "postal_address":
+            try:
+                validate_single_line(value)
+            except ValidationError:
+                errors.append(f"{name} contains a line break or control character")
+    return errors
+
+
+def subscribers_import(
+    *,
+    rows: Iterable[tuple[int, dict[str | None, Any]]],
+    publication: Publication,
+    source: str = Subscriber.Source.IMPORT,
+    confirmed: bool = False,
+    form: str = "import",
+) -> ImportReport:
+    """Import (line number, row) pairs of a legacy list into `publication`.
+
+    Never a duplicate: a known address is updated (blank details filled in, the
+    subscription added); a repeated address in the file, a suppressed one, or one that
+    unsubscribed earlier is skipped (an import never resubscribes anyone). Each row is
+    its own transaction, so an invalid row never stops the valid ones. Without
+    `confirmed` new subscriptions are pending and each person gets one confirmation
+    (re-permission) email."""
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    now = timezone.now()
+    for line, raw in rows:
+        row = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
+        email = normalize_email(row.get("email") or "")
+        errors = _import_row_errors(row)
+        if errors:
+            report.rows.append(ImportRow(line, INVALID, email, "; ".join(errors)))
+            continue
+        if email in seen:
+            report.rows.append(
+                ImportRow(line, SKIPPED, email, f"same address as line {seen[email]}")
+            )
+            continue
+        seen[email] = line
+        if is_suppressed(email):
+            report.rows.append(ImportRow(line, SKIPPED, email, "on the suppression list"))
+            continue
+        details = {k: row.get(k) or "" for k in ("name", "organization", "fax", "postal_address")}
+        with transaction.atomic():
+            subscriber, created = Subscriber.objects.get_or_create(
+                email=email,
+                defaults={**details, "source": source, "consent_form": form[:100]},
+            )
+            changed = [] if created else _fill_blanks(subscriber, **details)
+            subscription, new = Subscription.objects.get_or_create(
+                subscriber=subscriber,
+                publication=publication,
+                defaults={
+                    "status": Status.ACTIVE if confirmed else Status.PENDING,
+                    "confirmed_at": now if confirmed else None,
+                },
+            )
+            if new:
+                SubscriptionEvent.objects.create(
+                    subscription=subscription,
+                    to_status=subscription.status,
+                    reason=f"{form} (confirmed)" if confirmed else form,
+                )
+                if not confirmed:
+                    _send_confirmation_once(subscriber)
+        if created:
+            report.rows.append(ImportRow(line, CREATED, email))
+        elif new or changed:
+            what = (["subscribed"] if new else []) + changed
+            report.rows.append(ImportRow(line, UPDATED, email, ", ".join(what)))
+        elif subscription.status in ENDED_STATUSES:
+            report.rows.append(
+                ImportRow(line, SKIPPED, email, f"{subscription.status} earlier; not resubscribed")
+            )
+        else:
+            report.rows.append(ImportRow(line, SKIPPED, email, f"already {subscription.status}"))
+    return report

@@ -1,0 +1,97 @@
+"""Transactional emails: each task loads its rows by id, asks monitor_site.emails for the
+message and sends it. Transient failures (SMTP 4xx, lost connections, ESP errors) are
+retried with exponential backoff; permanent refusals are logged and dropped."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+
+from anymail.exceptions import AnymailAPIError
+from celery import Task, shared_task
+from django.core.mail import EmailMessage
+
+from monitor_site import emails
+from subscriptions.models import ContactMessage, Subscriber, Subscription
+from subscriptions.services import is_suppressed
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+
+
+def _backoff(task: Task) -> int:
+    return min(30 * 2**task.request.retries, 3600)
+
+
+def _send(task: Task, message: EmailMessage) -> None:
+    try:
+        message.send()
+    except smtplib.SMTPRecipientsRefused as exc:
+        log.warning("%s: recipient refused, not retried: %s", task.name, exc.recipients)
+    except smtplib.SMTPResponseException as exc:
+        if 400 <= exc.smtp_code < 500:
+            raise task.retry(exc=exc, countdown=_backoff(task)) from exc
+        log.warning("%s: permanent SMTP failure %s: %s", task.name, exc.smtp_code, exc)
+    except (smtplib.SMTPException, OSError, AnymailAPIError) as exc:
+        raise task.retry(exc=exc, countdown=_backoff(task)) from exc
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def send_confirmation(self: Task, subscriber_id: int) -> None:
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None or is_suppressed(subscriber.email):
+        return
+    pending = list(subscriber.subscriptions.pending().select_related("publication"))
+    if not pending:  # confirmed (or ended) since the request
+        return
+    _send(self, emails.confirmation_message(subscriber, pending))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def send_welcome(self: Task, subscriber_id: int, subscription_ids: list[int]) -> None:
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None or is_suppressed(subscriber.email):
+        return
+    active = list(
+        subscriber.subscriptions.active()
+        .filter(pk__in=subscription_ids)
+        .select_related("publication")
+    )
+    if active:
+        _send(self, emails.welcome_message(subscriber, active))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def send_request_decision(self: Task, subscription_id: int) -> None:
+    subscription = (
+        Subscription.objects.select_related("subscriber", "publication")
+        .filter(pk=subscription_id)
+        .first()
+    )
+    if subscription is None or is_suppressed(subscription.subscriber.email):
+        return
+    if subscription.status in (Subscription.Status.ACTIVE, Subscription.Status.UNSUBSCRIBED):
+        _send(self, emails.request_decision_message(subscription))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def send_preferences_link(self: Task, subscriber_id: int) -> None:
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None or is_suppressed(subscriber.email):
+        return
+    _send(self, emails.preferences_link_message(subscriber))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def send_contact_acknowledgement(self: Task, message_id: int) -> None:
+    message = ContactMessage.objects.select_related("publication").filter(pk=message_id).first()
+    if message is not None:
+        _send(self, emails.contact_acknowledgement_message(message))
+
+
+@shared_task(bind=True, max_retries=MAX_RETRIES)
+def send_contact_notification(self: Task, message_id: int) -> None:
+    message = ContactMessage.objects.select_related("publication").filter(pk=message_id).first()
+    if message is not None:
+        _send(self, emails.contact_notification_message(message))

@@ -1,0 +1,96 @@
+"""Fixtures for the subscriptions tests.
+
+Emails go out through Celery after commit. Here, outside tests marked `worker`, a task
+sent with `.delay()` runs its body at once in the test process (Celery itself stays as
+configured), and `commit()` runs the on-commit callbacks of the code inside it."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import pytest
+from celery.app.task import Task
+from django.core.cache import cache
+from django.test import Client
+
+from issues.models import Publication
+from subscriptions.models import Subscriber, Subscription
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(request) -> None:
+    # The database cache outlives transactional tests; rate-limit counts must not leak.
+    names = request.fixturenames
+    if "transactional_db" in names or "live_server" in names:
+        request.getfixturevalue("transactional_db")
+    elif "db" in names:
+        request.getfixturevalue("db")
+    else:
+        return
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process(request, monkeypatch) -> None:
+    if request.node.get_closest_marker("worker"):
+        return
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        self.run(*(args or ()), **(kwargs or {}))
+
+    monkeypatch.setattr(Task, "apply_async", apply_async)
+
+
+@pytest.fixture
+def commit(django_capture_on_commit_callbacks) -> Callable:
+    """`with commit(): ...` runs what was queued for after commit (emails)."""
+    return functools.partial(django_capture_on_commit_callbacks, execute=True)
+
+
+@pytest.fixture
+def publication(db) -> Publication:
+    return Publication.objects.create(
+        name="The Monitor",
+        slug="monitor",
+        sender_name="The Monitor",
+        sender_email="monitor@example.org",
+        contact_email="editors@example.org",
+        publisher_name="Policy House",
+    )
+
+
+@pytest.fixture
+def other_publication(db) -> Publication:
+    return Publication.objects.create(
+        name="Fortnight in Review",
+        slug="fortnight",
+        sender_email="fortnight@example.org",
+    )
+
+
+@pytest.fixture
+def gated_publication(db) -> Publication:
+    return Publication.objects.create(
+        name="Restricted Brief",
+        slug="brief",
+        sender_email="brief@example.org",
+        requires_approval=True,
+    )
+
+
+@pytest.fixture
+def csrf_client() -> Client:
+    return Client(enforce_csrf_checks=True)
+
+
+def make_subscription(
+    publication: Publication,
+    email: str = "reader@example.org",
+    status: str = Subscription.Status.ACTIVE,
+    **subscriber_fields: str,
+) -> Subscription:
+    subscriber, _ = Subscriber.objects.get_or_create(email=email, defaults=subscriber_fields)
+    return Subscription.objects.create(
+        subscriber=subscriber, publication=publication, status=status
+    )
