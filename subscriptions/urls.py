@@ -1,4 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from subscriptions import views
 
 app_name = "subscriptions"
-urlpatterns: list = []
+urlpatterns = [
+    path("subscribe/", views.subscribe, name="subscribe"),
+    path("subscribe/confirm/<str:token>/", views.confirm, name="confirm"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("preferences/", views.preferences_request, name="preferences_request"),
+    path("preferences/<str:token>/", views.preferences, name="preferences"),
+    path("contact/", views.contact, name="contact"),
+]

@@ -1,0 +1,213 @@
+"""Public subscription pages (SPEC §5). A GET never changes anything: links in email
+are opened by scanners, so every change is a POST behind a button."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.decorators import ratelimit
+
+from subscriptions import services, tokens
+from subscriptions.forms import ContactForm, EmailForm, PreferencesForm, SubscribeForm
+from subscriptions.models import Subscriber, Subscription
+
+# Per client IP, and per email address whatever the IP (django-ratelimit, database cache).
+SUBSCRIBE_RATE_IP = "10/m"
+SUBSCRIBE_RATE_ADDRESS = "10/h"
+PREFERENCES_RATE_IP = "5/m"
+PREFERENCES_RATE_ADDRESS = "5/h"
+CONTACT_RATE_IP = "5/m"
+CONTACT_RATE_ADDRESS = "5/h"
+
+
+def posted_address(group: str, request: HttpRequest) -> str:
+    """Rate-limit key: the posted address as stored (lower-cased)."""
+    return request.POST.get("email", "").strip().lower()[:254]
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def bad_link(request: HttpRequest, error: tokens.BadToken | None, *, kind: str) -> HttpResponse:
+    """A friendly page for a link that is tampered with, expired, or points at nothing."""
+    status = 404 if error is None else 400
+    context = {"kind": kind, "expired": bool(error and error.expired), "form": EmailForm()}
+    return render(request, "subscriptions/bad_link.html", context, status=status)
+
+
+def _form_page(request: HttpRequest, template: str, form, status: int = 200) -> HttpResponse:
+    return render(request, template, {"form": form}, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=SUBSCRIBE_RATE_IP, method="POST", block=True)
+@ratelimit(key=posted_address, rate=SUBSCRIBE_RATE_ADDRESS, method="POST", block=True)
+def subscribe(request: HttpRequest) -> HttpResponse:
+    """POST answers the same page whether the address is new, pending, active or ended."""
+    if request.method == "GET":
+        return _form_page(request, "subscriptions/subscribe.html", SubscribeForm())
+    form = SubscribeForm(request.POST)
+    if not form.is_valid():
+        return _form_page(request, "subscriptions/subscribe.html", form, status=400)
+    if not form.is_bot():
+        services.subscription_request(
+            email=form.cleaned_data["email"],
+            name=form.cleaned_data["name"],
+            organization=form.cleaned_data["organization"],
+            publications=form.cleaned_data["publications"],
+            ip=client_ip(request),
+            form="web:/subscribe/",
+        )
+    return render(request, "subscriptions/subscribe_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button; POST confirms the subscriber's pending subscriptions."""
+    try:
+        subscriber_id = tokens.read_id_token(tokens.CONFIRM, token)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="confirm")
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return bad_link(request, None, kind="confirm")
+    if request.method == "POST":
+        changed = services.subscription_confirm(subscriber=subscriber, ip=client_ip(request))
+        return render(
+            request,
+            "subscriptions/confirmed.html",
+            {"changed": changed, "subscriptions": _subscriptions(subscriber)},
+        )
+    pending = list(subscriber.subscriptions.pending().select_related("publication"))
+    return render(
+        request,
+        "subscriptions/confirm.html",
+        {"pending": pending, "subscriptions": _subscriptions(subscriber)},
+    )
+
+
+def _subscriptions(subscriber: Subscriber) -> list[Subscription]:
+    return list(subscriber.subscriptions.select_related("publication").order_by("publication"))
+
+
+@never_cache
+@csrf_exempt  # only for the RFC 8058 one-click body; the page's own form keeps CSRF
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("List-Unsubscribe") == "One-Click":
+        return _one_click_unsubscribe(request, token)
+    return _unsubscribe_page(request, token)
+
+
+def _one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """RFC 8058: the mailbox provider POSTs without cookies; answer 2xx, never redirect."""
+    try:
+        subscription_id = tokens.read_id_token(tokens.UNSUBSCRIBE, token)
+    except tokens.BadToken:
+        return HttpResponse(
+            "This unsubscribe link is not valid.\n", status=400, content_type="text/plain"
+        )
+    subscription = Subscription.objects.filter(pk=subscription_id).first()
+    if subscription is None:
+        return HttpResponse("No such subscription.\n", status=404, content_type="text/plain")
+    services.subscription_unsubscribe(subscription=subscription, reason="one-click (RFC 8058)")
+    return HttpResponse("You are unsubscribed.\n", content_type="text/plain")
+
+
+@csrf_protect
+def _unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button; POST ends the subscription. The page never offers to
+    resubscribe: that goes through the subscribe form and double opt-in."""
+    try:
+        subscription_id = tokens.read_id_token(tokens.UNSUBSCRIBE, token)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="unsubscribe")
+    subscription = (
+        Subscription.objects.select_related("publication").filter(pk=subscription_id).first()
+    )
+    if subscription is None:
+        return bad_link(request, None, kind="unsubscribe")
+    if request.method == "POST":
+        services.subscription_unsubscribe(subscription=subscription, reason="unsubscribe page")
+        return render(request, "subscriptions/unsubscribed.html", {"subscription": subscription})
+    template = (
+        "subscriptions/unsubscribe.html"
+        if subscription.status in Subscription.OPEN_STATUSES
+        else "subscriptions/unsubscribed.html"
+    )
+    return render(request, template, {"subscription": subscription})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=PREFERENCES_RATE_IP, method="POST", block=True)
+@ratelimit(key=posted_address, rate=PREFERENCES_RATE_ADDRESS, method="POST", block=True)
+def preferences_request(request: HttpRequest) -> HttpResponse:
+    """Ask for a fresh preferences link; the answer is the same for any address."""
+    if request.method == "GET":
+        return _form_page(request, "subscriptions/preferences_request.html", EmailForm())
+    form = EmailForm(request.POST)
+    if not form.is_valid():
+        return _form_page(request, "subscriptions/preferences_request.html", form, status=400)
+    if not form.is_bot():
+        services.preferences_link_send(email=form.cleaned_data["email"])
+    return render(request, "subscriptions/preferences_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def preferences(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        subscriber_id = tokens.read_id_token(tokens.PREFERENCES, token)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="preferences")
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return bad_link(request, None, kind="preferences")
+    saved = False
+    if request.method == "POST":
+        form = PreferencesForm(request.POST, subscriber=subscriber)
+        if form.is_valid():
+            services.preferences_update(
+                subscriber=subscriber,
+                name=form.cleaned_data["name"],
+                publications=form.cleaned_data["publications"],
+                format=form.cleaned_data["format"],
+            )
+            subscriber.refresh_from_db()
+            form = PreferencesForm(subscriber=subscriber)
+            saved = True
+    else:
+        form = PreferencesForm(subscriber=subscriber)
+    context = {"form": form, "saved": saved, "subscriptions": _subscriptions(subscriber)}
+    status = 400 if form.is_bound and not form.is_valid() else 200
+    return render(request, "subscriptions/preferences.html", context, status=status)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=CONTACT_RATE_IP, method="POST", block=True)
+@ratelimit(key=posted_address, rate=CONTACT_RATE_ADDRESS, method="POST", block=True)
+def contact(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        form = ContactForm(initial={"publication": request.GET.get("publication", "")[:60]})
+        return _form_page(request, "subscriptions/contact.html", form)
+    form = ContactForm(request.POST)
+    if not form.is_valid():
+        return _form_page(request, "subscriptions/contact.html", form, status=400)
+    if not form.is_bot():
+        services.contact_message_create(
+            name=form.cleaned_data["name"],
+            email=form.cleaned_data["email"],
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+            publication=form.cleaned_data["publication"],
+            ip=client_ip(request),
+        )
+    return render(request, "subscriptions/contact_sent.html")
