@@ -175,13 +175,17 @@ def parse_cross_references(text: str, default_year: int | None = None) -> list[C
     return [ref for ref in references if ref.mentions]
 
 
-def mentions_in(text: str) -> list[Mention]:
-    return [m for ref in parse_cross_references(text) for m in ref.mentions]
+def mentions_in(text: str, default_year: int | None = None) -> list[Mention]:
+    return [m for ref in parse_cross_references(text, default_year) for m in ref.mentions]
 
 
-def link_cross_references(html_text: str, url_for: Callable[[Mention], str | None]) -> str:
+def link_cross_references(
+    html_text: str,
+    url_for: Callable[[Mention], str | None],
+    default_year: int | None = None,
+) -> str:
     """Wrap each date mention whose issue exists (`url_for` gives its URL) in a link."""
-    mentions = sorted(mentions_in(html_text), key=lambda m: m.start)
+    mentions = sorted(mentions_in(html_text, default_year), key=lambda m: m.start)
     if not mentions:
         return html_text
     out: list[str] = []
