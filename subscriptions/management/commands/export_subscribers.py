@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import csv
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from issues.models import Publication
+from subscriptions.models import Subscription
+
+COLUMNS = ["email", "name", "organization", "publication", "status", "confirmed_at", "source"]
+
+
+def export_rows(subscriptions):
+    """One row per subscription (SPEC §3); a request awaiting approval is `pending`."""
+    for s in subscriptions:
+        yield [
+            s.subscriber.email,
+            s.subscriber.name,
+            s.subscriber.organization,
+            s.publication.slug,
+            s.export_status,
+            s.confirmed_at.isoformat() if s.confirmed_at else "",
+            s.subscriber.source,
+        ]
+
+
+class Command(BaseCommand):
+    help = "Write every subscription as CSV on stdout: " + ",".join(COLUMNS)
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--publication", help="only this publication (slug)")
+
+    def handle(self, *args, publication: str | None, **options) -> None:
+        subscriptions = Subscription.objects.select_related("subscriber", "publication").order_by(
+            "publication__slug", "subscriber__email"
+        )
+        if publication:
+            if not Publication.objects.filter(slug=publication).exists():
+                raise CommandError(f"No publication with slug {publication!r}.")
+            subscriptions = subscriptions.filter(publication__slug=publication)
+        writer = csv.writer(self.stdout, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        for row in export_rows(subscriptions.iterator(chunk_size=2000)):
+            writer.writerow(row)

@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+
+from subscriptions.models import Subscriber, Subscription
+from subscriptions.services import suppression_add
+from tests.subscriptions.conftest import make_subscription
+
+Status = Subscription.Status
+
+BAD_AND_GOOD = (
+    "email,name,organization,fax,postal_address\n"
+    "ann@example.org,Ann Reader,Ministry,+1 555 0100,\n"  # 2 created
+    "not-an-address,Bob,,,\n"  # 3 invalid
+    ",Nobody,,,\n"  # 4 invalid: empty
+    'carol@example.org,"Carol\nBcc: x@example.org",,,\n'  # 5-6 invalid: line break
+    f"dave@example.org,{'D' * 201},,,\n"  # 7 invalid: too long
+    "erin@example.org,Erin,Org,,,extra\n"  # 8 invalid: extra value
+    "ANN@example.org,Ann Again,,,\n"  # 9 skipped: same as line 2
+    "known@example.org,Known Person,New Org,,\n"  # 10 updated (blank org filled)
+    "active@example.org,,,,\n"  # 11 skipped: already active
+    "gone@example.org,,,,\n"  # 12 skipped: unsubscribed earlier
+    "blocked@example.org,,,,\n"  # 13 skipped: suppressed
+    'frank@example.org,Frank,,,"1 Main St\nSpringfield"\n'  # 14-15 created
+)
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    def write(text: str, encoding: str = "utf-8"):
+        path = tmp_path / "list.csv"
+        path.write_bytes(text.encode(encoding))
+        return path
+
+    return write
+
+
+def run_import(path, *args) -> str:
+    out = io.StringIO()
+    call_command("import_subscribers", str(path), *args, stdout=out)
+    return out.getvalue()
+
+
+def test_import_reports_every_row_and_never_stops_or_duplicates(
+    publication, other_publication, csv_file, commit
+):
+    known = Subscriber.objects.create(email="known@example.org", name="Known Person")
+    Subscription.objects.create(subscriber=known, publication=other_publication)
+    make_subscription(publication, email="active@example.org")
+    make_subscription(publication, email="gone@example.org", status=Status.UNSUBSCRIBED)
+    suppression_add(email="blocked@example.org", reason="bounced", source="esp")
+
+    with commit():
+        out = run_import(
+            csv_file(BAD_AND_GOOD), "--publication", "monitor", "--source", "legacy-fax"
+        )
+
+    lines = out.splitlines()
+    expected = [
+        "line 2: created ann@example.org",
+        "line 3: invalid not-an-address ('not-an-address' is not a valid email address)",
+        "line 4: invalid (email is empty)",
+        "line 5: invalid carol@example.org (name contains a line break or control character)",
+        "line 7: invalid dave@example.org (name is longer than 200 characters)",
+        "line 8: invalid erin@example.org (more values than columns)",
+        "line 9: skipped ann@example.org (same address as line 2)",
+        "line 10: updated known@example.org (subscribed, organization)",
+        "line 11: skipped active@example.org (already active)",
+        "line 12: skipped gone@example.org (unsubscribed earlier; not resubscribed)",
+        "line 13: skipped blocked@example.org (on the suppression list)",
+        "line 14: created frank@example.org",
+        "list.csv: 2 created, 1 updated, 4 skipped, 5 invalid",
+    ]
+    assert lines == expected
+
+    ann = Subscriber.objects.get(email="ann@example.org")
+    assert (ann.name, ann.organization, ann.fax, ann.source) == (
+        "Ann Reader",
+        "Ministry",
+        "+1 555 0100",
+        "legacy-fax",
+    )
+    assert Subscriber.objects.get(email="frank@example.org").postal_address == (
+        "1 Main St\nSpringfield"
+    )
+    assert Subscription.objects.get(subscriber=ann).status == Status.PENDING
+    assert Subscription.objects.get(subscriber__email="gone@example.org").status == (
+        Status.UNSUBSCRIBED
+    )
+    assert not Subscriber.objects.filter(email="blocked@example.org").exists()
+    # one re-permission email per person who got a new pending subscription
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "ann@example.org",
+        "frank@example.org",
+        "known@example.org",
+    ]
+
+    # the same file again changes nothing and sends nothing
+    mail.outbox.clear()
+    with commit():
+        again = run_import(csv_file(BAD_AND_GOOD), "--publication", "monitor")
+    assert again.splitlines()[-1] == "list.csv: 0 created, 0 updated, 7 skipped, 5 invalid"
+    assert Subscriber.objects.count() == 5
+    assert mail.outbox == []
+
+
+def test_import_confirmed_makes_active_subscriptions_and_sends_nothing(
+    publication, csv_file, commit
+):
+    with commit():
+        out = run_import(
+            csv_file("email,name,organization\nann@example.org,Ann,\nbob@example.org,Bob,\n"),
+            "--publication",
+            "monitor",
+            "--confirmed",
+        )
+    assert out.splitlines()[-1].endswith("2 created, 0 updated, 0 skipped, 0 invalid")
+    assert set(Subscription.objects.values_list("status", flat=True)) == {Status.ACTIVE}
+    assert all(Subscription.objects.values_list("confirmed_at", flat=True))
+    assert mail.outbox == []
+
+
+def test_import_reads_legacy_windows_1252_files(publication, csv_file):
+    out = run_import(
+        csv_file("email,name,organization\nzoe@example.org,Zoë Müller,Café\n", "cp1252"),
+        "--publication",
+        "monitor",
+    )
+    assert "created zoe@example.org" in out
+    assert Subscriber.objects.get().name == "Zoë Müller"
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "message"),
+    [
+        ("name,organization\nAnn,Org\n", ["--publication", "monitor"], "with 'email'"),
+        ("email,phone\na@example.org,1\n", ["--publication", "monitor"], "unknown columns phone"),
+        ("email\na@example.org\n", ["--publication", "nope"], "No publication with slug"),
+        ("", ["--publication", "monitor"], "with 'email'"),
+    ],
+)
+def test_import_refuses_bad_files_as_a_whole(publication, csv_file, text, args, message):
+    with pytest.raises(CommandError, match=message):
+        run_import(csv_file(text), *args)
+    assert not Subscriber.objects.exists()
+
+
+def test_import_of_missing_file_is_a_clear_error(publication, tmp_path):
+    with pytest.raises(CommandError, match="Cannot read"):
+        run_import(tmp_path / "missing.csv", "--publication", "monitor")
+
+
+def test_export_columns_and_values(publication, other_publication, gated_publication):
+    active = make_subscription(
+        publication, email="ann@example.org", name="Ann", organization="Ministry"
+    )
+    active.confirmed_at = active.created_at
+    active.save()
+    make_subscription(other_publication, email="ann@example.org", status=Status.PENDING)
+    make_subscription(gated_publication, email="bob@example.org", status=Status.AWAITING_APPROVAL)
+    make_subscription(publication, email="carl@example.org", status=Status.COMPLAINED)
+
+    confirmed_at = active.confirmed_at.isoformat()
+    out = io.StringIO()
+    call_command("export_subscribers", stdout=out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows[0] == [
+        "email",
+        "name",
+        "organization",
+        "publication",
+        "status",
+        "confirmed_at",
+        "source",
+    ]
+    assert rows[1:] == [
+        ["bob@example.org", "", "", "brief", "pending", "", "web"],
+        ["ann@example.org", "Ann", "Ministry", "fortnight", "pending", "", "web"],
+        ["ann@example.org", "Ann", "Ministry", "monitor", "active", confirmed_at, "web"],
+        ["carl@example.org", "", "", "monitor", "complained", "", "web"],
+    ]
+
+    out = io.StringIO()
+    call_command("export_subscribers", "--publication", "monitor", stdout=out)
+    assert [r[0] for r in csv.reader(io.StringIO(out.getvalue()))] == [
+        "email",
+        "ann@example.org",
+        "carl@example.org",
+    ]
+
+
+def test_export_unknown_publication_is_an_error(publication):
+    with pytest.raises(CommandError, match="No publication"):
+        call_command("export_subscribers", "--publication", "nope", stdout=io.StringIO())
