@@ -1,0 +1,230 @@
+"""The editorial admin: issues with their articles inline, workflow buttons, audit log."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from issues import services
+from issues.models import Article, Issue, IssueEvent, MastheadMember, Publication, Volume
+
+
+class MastheadInline(admin.TabularInline):
+    model = MastheadMember
+    extra = 0
+    fields = ("position", "name", "role")
+
+
+@admin.register(Publication)
+class PublicationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "sender_email", "active")
+    list_filter = ("active",)
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = [MastheadInline]
+    fieldsets = [
+        (None, {"fields": ("name", "slug", "description", "active")}),
+        ("Sending", {"fields": ("sender_name", "sender_email", "reply_to", "list_id_domain")}),
+        ("Delivery", {"fields": ("messages_per_second", "requires_approval")}),
+        (
+            "Publisher and footer",
+            {
+                "fields": (
+                    "publisher_name",
+                    "contact_email",
+                    "contact_fax",
+                    "contact_postal_address",
+                    "notice",
+                )
+            },
+        ),
+    ]
+
+
+@admin.register(Volume)
+class VolumeAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "publication", "number", "year")
+    list_filter = ("publication",)
+    list_select_related = ("publication",)
+    ordering = ("publication__name", "-number")
+
+
+class ArticleInline(admin.StackedInline):
+    model = Article
+    extra = 0
+    fields = ("position", "headline", "slug", "body", "preview", "summary", "authors", "regions")
+    readonly_fields = ("preview",)
+    prepopulated_fields = {"slug": ("headline",)}
+
+    @admin.display(description="Rendered (as saved)")
+    def preview(self, article: Article) -> str:
+        if not article.pk:
+            return "Shown here once saved."
+        # body_html went through render_markdown: sanitized by nh3.
+        return format_html(
+            '<div class="article-preview" style="max-width:40rem">{}</div>',
+            mark_safe(article.body_html),  # noqa: S308
+        )
+
+    def get_extra(self, request: HttpRequest, obj: Issue | None = None, **kwargs) -> int:
+        return 1 if obj is None else 0
+
+    def has_add_permission(self, request: HttpRequest, obj: Issue | None = None) -> bool:
+        return (obj is None or obj.is_editable) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Issue | None = None) -> bool:
+        return (obj is None or obj.is_editable) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Issue | None = None) -> bool:
+        return (obj is None or obj.is_editable) and super().has_delete_permission(request, obj)
+
+
+class IssueEventInline(admin.TabularInline):
+    """The audit log: read-only, written only by the workflow services."""
+
+    model = IssueEvent
+    extra = 0
+    fields = ("at", "from_status", "to_status", "by", "note")
+    readonly_fields = fields
+    verbose_name = "status change"
+    verbose_name_plural = "Status changes"
+    can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[IssueEvent]:
+        # its label names the issue: fetch that (and what the label needs) along
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("by", "issue__publication", "issue__volume")
+        )
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+TRANSITIONS = {
+    "submit": (
+        "Submit for review",
+        lambda issue, user, note: services.issue_submit(issue=issue, by=user),
+    ),
+    "approve": ("Approve", lambda issue, user, note: services.issue_approve(issue=issue, by=user)),
+    "return_to_draft": (
+        "Return to draft",
+        lambda issue, user, note: services.issue_return_to_draft(issue=issue, by=user, note=note),
+    ),
+}
+
+
+@admin.register(Issue)
+class IssueAdmin(admin.ModelAdmin):
+    change_form_template = "issues/admin/issue_change_form.html"
+    list_display = ("__str__", "title", "status", "date", "scheduled_at", "sent_at")
+    list_display_links = ("__str__",)
+    list_filter = ("status", "publication", "volume__year")
+    list_select_related = ("publication", "volume")
+    search_fields = ("title", "articles__headline", "=number")
+    date_hierarchy = "date"
+    fields = (
+        "publication",
+        "volume",
+        "number",
+        "date",
+        "title",
+        "status",
+        "scheduled_at",
+        "sent_at",
+    )
+    readonly_fields = ("status", "scheduled_at", "sent_at")
+    inlines = [ArticleInline, IssueEventInline]
+    ordering = ("-date", "-volume__number", "-number")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Issue]:
+        return super().get_queryset(request).select_related("publication", "volume")
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "volume":
+            # a volume's label names its publication: fetch them together
+            kwargs["queryset"] = Volume.objects.select_related("publication")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, object]:
+        """Suggest the current volume and the next number in it."""
+        initial = super().get_changeform_initial_data(request)
+        volume = None
+        if initial.get("volume"):
+            volume = Volume.objects.filter(pk=initial["volume"]).first()
+        else:
+            publications = Publication.objects.filter(active=True)
+            if initial.get("publication"):
+                publications = publications.filter(pk=initial["publication"])
+            publication = publications.first() if publications.count() == 1 else None
+            if publication is not None:
+                volume = publication.volumes.order_by("-number").first()
+                initial.setdefault("publication", publication.pk)
+        if volume is not None:
+            initial.setdefault("publication", volume.publication_id)
+            initial["volume"] = volume.pk
+            initial.setdefault("number", Issue.next_number(volume))
+        return initial
+
+    def has_change_permission(self, request: HttpRequest, obj: Issue | None = None) -> bool:
+        # Approved and later, what was approved is what goes out: read-only here.
+        return (obj is None or obj.is_editable) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Issue | None = None) -> bool:
+        return (obj is None or obj.status == Issue.Status.DRAFT) and super().has_delete_permission(
+            request, obj
+        )
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            names = services.allowed_transitions(issue=obj, user=request.user)
+            context["workflow_actions"] = [
+                {
+                    "name": name,
+                    "label": TRANSITIONS[name][0],
+                    "url": reverse("admin:issues_issue_transition", args=[obj.pk, name]),
+                }
+                for name in names
+            ]
+            context["workflow_issue"] = obj
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/transition/<str:name>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="issues_issue_transition",
+            ),
+            *super().get_urls(),
+        ]
+
+    def transition_view(self, request: HttpRequest, object_id: int, name: str):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        issue = get_object_or_404(
+            Issue.objects.select_related("publication", "volume"), pk=object_id
+        )
+        change_url = reverse("admin:issues_issue_change", args=[issue.pk])
+        if name not in TRANSITIONS or not self.has_view_permission(request, issue):
+            self.message_user(request, "Unknown action.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        label, action = TRANSITIONS[name]
+        try:
+            action(issue, request.user, request.POST.get("note", ""))
+        except services.WorkflowError as exc:
+            self.message_user(request, f"{label}: {exc}", messages.ERROR)
+        else:
+            self.message_user(
+                request, f"{issue} is now {issue.get_status_display().lower()}.", messages.SUCCESS
+            )
+        return HttpResponseRedirect(change_url)
