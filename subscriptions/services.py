@@ -107,7 +107,8 @@ def _claim_email_slot(subscriber: Subscriber, field_name: str) -> bool:
     return bool(claimed)
 
 
-def _send_confirmation_once(subscriber: Subscriber) -> bool:
+def confirmation_send(*, subscriber: Subscriber) -> bool:
+    """Queue a confirmation email unless one went to this address in EMAIL_INTERVAL."""
     from subscriptions import tasks
 
     if _claim_email_slot(subscriber, "confirmation_sent_at"):
@@ -170,7 +171,7 @@ def subscription_request(
         if subscriber.subscriptions.pending().exists():
             if not created:
                 Subscriber.objects.filter(pk=subscriber.pk).update(consent_form=form[:100])
-            _send_confirmation_once(subscriber)
+            confirmation_send(subscriber=subscriber)
     return subscriber
 
 
@@ -533,7 +534,7 @@ def subscribers_import(
                     reason=f"{form} (confirmed)" if confirmed else form,
                 )
                 if not confirmed:
-                    _send_confirmation_once(subscriber)
+                    confirmation_send(subscriber=subscriber)
         if created:
             report.rows.append(ImportRow(line, CREATED, email))
         elif new or changed:

@@ -1,0 +1,352 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from import_export.admin import ExportMixin, ImportMixin
+from import_export.forms import ConfirmImportForm, ImportForm
+
+from issues.models import Publication
+from subscriptions import services
+from subscriptions.models import (
+    ContactMessage,
+    Subscriber,
+    Subscription,
+    SubscriptionEvent,
+    SubscriptionRequest,
+    Suppression,
+)
+from subscriptions.resources import SubscriberImportResource, SubscriptionExportResource
+
+Status = Subscription.Status
+
+
+# --- subscribers, with the legacy-list import --------------------------------------------
+
+
+class _ImportOptions(forms.Form):
+    publication = forms.ModelChoiceField(queryset=Publication.objects.all())
+    source = forms.ChoiceField(choices=Subscriber.Source.choices, initial=Subscriber.Source.IMPORT)
+    confirmed = forms.BooleanField(
+        required=False,
+        help_text="Start subscriptions as active. Otherwise each new person gets one "
+        "confirmation (re-permission) email.",
+    )
+
+
+class SubscriberImportForm(_ImportOptions, ImportForm):
+    pass
+
+
+class SubscriberConfirmImportForm(_ImportOptions, ConfirmImportForm):
+    """Carries the options chosen before the preview to the real import."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in _ImportOptions.base_fields:
+            self.fields[name].widget = forms.HiddenInput()
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    fields = ("publication", "status", "format", "created_at", "confirmed_at", "ended_at", "reason")
+    readonly_fields = ("publication", "status", "created_at", "confirmed_at", "ended_at", "reason")
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # New subscriptions come through the subscribe form, the import or a request.
+        return False
+
+
+@admin.register(Subscriber)
+class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
+    list_display = ("email", "name", "organization", "source", "consent_at", "created_at")
+    list_filter = ("source", "subscriptions__status", "subscriptions__publication", "created_at")
+    search_fields = ("email", "name", "organization")
+    readonly_fields = ("consent_at", "consent_ip", "consent_form", "created_at")
+    fieldsets = (
+        (None, {"fields": ("email", "name", "organization", "source")}),
+        ("Legacy channels", {"fields": ("fax", "postal_address")}),
+        ("Consent", {"fields": ("consent_at", "consent_ip", "consent_form", "created_at")}),
+    )
+    inlines = [SubscriptionInline]
+    date_hierarchy = "created_at"
+    resource_classes = [SubscriberImportResource]
+    import_form_class = SubscriberImportForm
+    confirm_form_class = SubscriberConfirmImportForm
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # The subscriptions__ filters join; one row per person all the same.
+        return super().get_queryset(request).distinct()
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial.update(
+                publication=import_form.cleaned_data["publication"].pk,
+                source=import_form.cleaned_data["source"],
+                confirmed=import_form.cleaned_data["confirmed"],
+            )
+        return initial
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        form = kwargs.get("form")
+        if (
+            form is not None
+            and hasattr(form, "cleaned_data")
+            and "publication" in form.cleaned_data
+        ):
+            return {
+                "publication": form.cleaned_data["publication"],
+                "source": form.cleaned_data["source"],
+                "confirmed": form.cleaned_data["confirmed"],
+            }
+        return {}
+
+
+# --- subscriptions, with the export ------------------------------------------------------
+
+
+class SubscriptionEventInline(admin.TabularInline):
+    model = SubscriptionEvent
+    extra = 0
+    fields = ("at", "from_status", "to_status", "reason", "by")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
+    list_display = (
+        "subscriber",
+        "publication",
+        "status",
+        "format",
+        "created_at",
+        "confirmed_at",
+        "ended_at",
+    )
+    list_filter = ("status", "publication", "format", "created_at")
+    list_select_related = ("subscriber", "publication")
+    search_fields = ("subscriber__email", "subscriber__name", "subscriber__organization")
+    raw_id_fields = ("subscriber",)
+    readonly_fields = ("status", "created_at", "confirmed_at", "ended_at", "reason")
+    inlines = [SubscriptionEventInline]
+    actions = ["unsubscribe", "send_confirmation"]
+    resource_classes = [SubscriptionExportResource]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None):
+        if obj is not None:
+            return (*self.readonly_fields, "subscriber", "publication")
+        return self.readonly_fields
+
+    @admin.action(description="Unsubscribe the selected subscriptions")
+    def unsubscribe(self, request: HttpRequest, queryset: QuerySet) -> None:
+        changed = sum(
+            services.subscription_unsubscribe(
+                subscription=s, reason=f"by staff ({request.user})", by=request.user
+            )
+            for s in queryset
+        )
+        self.message_user(request, f"{changed} unsubscribed; {len(queryset) - changed} unchanged.")
+
+    @admin.action(description="Send a confirmation email to pending subscribers")
+    def send_confirmation(self, request: HttpRequest, queryset: QuerySet) -> None:
+        subscribers = {s.subscriber for s in queryset.filter(status=Status.PENDING)}
+        sent = sum(services.confirmation_send(subscriber=s) for s in subscribers)
+        self.message_user(
+            request,
+            f"{sent} confirmation emails queued ({len(subscribers) - sent} skipped: "
+            "one per address per 10 minutes).",
+        )
+
+
+# --- subscription requests (publications that require approval) -----------------------
+
+
+class RequestStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            (Status.AWAITING_APPROVAL, "Awaiting approval (default)"),
+            (Status.PENDING, "Not yet confirmed by the reader"),
+            (Status.ACTIVE, "Approved"),
+            ("ended", "Rejected or ended"),
+            ("all", "All"),
+        ]
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            selected = (self.value() or Status.AWAITING_APPROVAL) == lookup
+            yield {
+                "selected": selected,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or Status.AWAITING_APPROVAL
+        if value == "all":
+            return queryset
+        if value == "ended":
+            return queryset.filter(status__in=services.ENDED_STATUSES)
+        return queryset.filter(status=value)
+
+
+@admin.register(SubscriptionRequest)
+class SubscriptionRequestAdmin(admin.ModelAdmin):
+    list_display = ("email", "name", "organization", "publication", "status", "created_at")
+    list_filter = (RequestStatusFilter, ("publication", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("subscriber", "publication")
+    search_fields = ("subscriber__email", "subscriber__name", "subscriber__organization")
+    ordering = ("created_at",)
+    actions = ["approve", "reject"]
+    fields = ("subscriber", "publication", "status", "created_at", "reason")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(publication__requires_approval=True)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(ordering="subscriber__email")
+    def email(self, obj: Subscription) -> str:
+        return obj.subscriber.email
+
+    @admin.display(ordering="subscriber__name")
+    def name(self, obj: Subscription) -> str:
+        return obj.subscriber.name
+
+    @admin.display(ordering="subscriber__organization")
+    def organization(self, obj: Subscription) -> str:
+        return obj.subscriber.organization
+
+    @admin.action(description="Approve the selected requests (the requesters are told)")
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = sum(services.subscription_approve(subscription=s, by=request.user) for s in queryset)
+        self._report(request, done, len(queryset), "approved")
+
+    @admin.action(description="Reject the selected requests (the requesters are told)")
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = sum(services.subscription_reject(subscription=s, by=request.user) for s in queryset)
+        self._report(request, done, len(queryset), "rejected")
+
+    def _report(self, request: HttpRequest, done: int, total: int, what: str) -> None:
+        level = messages.SUCCESS if done == total else messages.WARNING
+        text = f"{done} {what}."
+        if done != total:
+            text += f" {total - done} skipped: not awaiting approval."
+        self.message_user(request, text, level)
+
+
+# --- suppression list ---------------------------------------------------------------
+
+
+class LiftForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="Why the address may receive mail again (kept with the record).",
+    )
+
+
+class ActiveFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Suppressing"), ("lifted", "Lifted")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(lifted_at__isnull=True)
+        if self.value() == "lifted":
+            return queryset.filter(lifted_at__isnull=False)
+        return queryset
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    list_display = ("email", "reason", "source", "created_at", "lifted_at", "lifted_by")
+    list_filter = (ActiveFilter, "reason", "created_at")
+    list_select_related = ("lifted_by",)
+    search_fields = ("email", "source", "lifted_note")
+    date_hierarchy = "created_at"
+    actions = ["lift"]
+
+    def get_fields(self, request: HttpRequest, obj: Suppression | None = None):
+        if obj is None:
+            return ("email", "reason", "source")
+        return ("email", "reason", "source", "created_at", "lifted_at", "lifted_by", "lifted_note")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Suppression | None = None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def save_model(self, request, obj: Suppression, form, change: bool) -> None:
+        if change:
+            return
+        # Through the service, so that the address's subscriptions end too.
+        saved = services.suppression_add(
+            email=obj.email, reason=obj.reason, source=obj.source or f"admin ({request.user})"
+        )
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+
+    @admin.action(description="Lift the selected suppressions…")
+    def lift(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        queryset = queryset.filter(lifted_at__isnull=True)
+        form = LiftForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            lifted = sum(
+                services.suppression_lift(
+                    suppression=s, by=request.user, note=form.cleaned_data["note"]
+                )
+                for s in queryset
+            )
+            self.message_user(request, f"{lifted} suppressions lifted.")
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Lift suppressions",
+            "opts": self.model._meta,
+            "form": form,
+            "suppressions": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "subscriptions/admin/lift_suppressions.html", context)
+
+
+# --- contact messages ---------------------------------------------------------------
+
+
+@admin.register(ContactMessage)
+class ContactMessageAdmin(admin.ModelAdmin):
+    list_display = ("subject", "name", "email", "publication", "status", "created_at")
+    list_filter = ("status", "publication", "created_at")
+    list_select_related = ("publication",)
+    search_fields = ("subject", "name", "email", "body")
+    readonly_fields = ("name", "email", "publication", "subject", "body", "ip", "created_at")
+    fields = ("status", *readonly_fields)
+    actions = ["mark_answered"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Mark the selected messages answered")
+    def mark_answered(self, request: HttpRequest, queryset: QuerySet) -> None:
+        done = queryset.filter(status=ContactMessage.Status.OPEN).update(
+            status=ContactMessage.Status.ANSWERED
+        )
+        self.message_user(request, f"{done} marked answered.")
