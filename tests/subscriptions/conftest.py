@@ -97,16 +97,6 @@ def make_subscription(
 
 
 @pytest.fixture(autouse=True)
-def _urls(settings) -> None:
-    # Work on other apps may leave the full URLconf unimportable for a while; these
-    # tests only need the subscription pages and the admin.
-    try:
-        import monitor_site.urls  # noqa: F401
-    except ImportError:
-        settings.ROOT_URLCONF = "tests.subscriptions.urls"
-
-
-@pytest.fixture(autouse=True)
 def _static_without_manifest(settings) -> None:
     # Production serves hashed files from a collectstatic manifest that tests don't build.
     settings.STORAGES = {
