@@ -126,6 +126,3 @@ class SubscriptionExportResource(resources.ModelResource):
 
     def dehydrate_confirmed_at(self, subscription: Subscription) -> str:
         return subscription.confirmed_at.isoformat() if subscription.confirmed_at else ""
-
-    def get_export_queryset(self, request):
-        return super().get_export_queryset(request).select_related("subscriber", "publication")

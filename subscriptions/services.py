@@ -339,7 +339,8 @@ def preferences_update(
     format: str,
 ) -> None:
     """Apply the preferences page: the chosen publications are subscribed (active, or
-    awaiting approval where required), the others ended; one format for all.
+    awaiting approval where required), the other active publications ended; one format
+    for all.
 
     The reader proved the address by opening a link sent to it, so a publication added
     here needs no second confirmation."""
@@ -349,9 +350,12 @@ def preferences_update(
         if name != subscriber.name:
             subscriber.name = name
             subscriber.save(update_fields=["name"])
-        existing = {s.publication_id: s for s in subscriber.subscriptions.all()}
+        existing = {
+            s.publication_id: s for s in subscriber.subscriptions.select_related("publication")
+        }
         for publication_id, subscription in existing.items():
-            if publication_id not in chosen:
+            # A publication no longer offered is not on the form: leave it alone.
+            if publication_id not in chosen and subscription.publication.active:
                 _transition(
                     subscription,
                     allowed=Subscription.OPEN_STATUSES,

@@ -213,3 +213,16 @@ def test_contact_message_acknowledges_and_notifies_staff(publication, commit):
     notification = by_recipient["editors@example.org"]
     assert notification.reply_to == ["ann@example.org"]
     assert "pills" in notification.body
+
+
+def test_preferences_update_leaves_publications_no_longer_offered_alone(
+    publication, other_publication
+):
+    retired = make_subscription(other_publication)
+    other_publication.active = False
+    other_publication.save()
+    services.preferences_update(
+        subscriber=retired.subscriber, name="", publications=[publication], format="html"
+    )
+    retired.refresh_from_db()
+    assert retired.status == Status.ACTIVE
