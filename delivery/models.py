@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from issues.models import Issue, Publication
+from subscriptions.models import Subscriber, Subscription
+
+
+class SendJob(models.Model):
+    """The delivery of one issue to its audience: when it started, by whom, and whether
+    it runs, is paused or was cancelled. Progress lives in the Delivery rows."""
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        CANCELLED = "cancelled", "Cancelled"
+        DONE = "done", "Done"
+
+    issue = models.OneToOneField(Issue, on_delete=models.CASCADE, related_name="send_job")
+    state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
+    audience = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.issue} ({self.get_state_display()})"
+
+
+class DeliveryQuerySet(models.QuerySet):
+    def unfinished(self) -> DeliveryQuerySet:
+        return self.filter(status__in=Delivery.UNFINISHED)
+
+
+class Delivery(models.Model):
+    """One issue to one subscriber. The unique pair is what makes a send exactly-once on
+    our side: rows are claimed with a conditional update and a lease, never by a loop
+    that could run twice."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped (unsubscribed or suppressed before sending)"
+
+    UNFINISHED = (Status.QUEUED, Status.SENDING)
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    subscription = models.ForeignKey(
+        Subscription, null=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    email = models.EmailField(max_length=254)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Set when a chunk task that covers the row is put on the queue; a row that stays
+    # queued long after that lost its task and is handed out again.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claim = models.UUIDField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    esp_message_id = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = DeliveryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["issue", "subscriber"], name="delivery_unique_pair")
+        ]
+        indexes = [
+            # what the dispatcher hands out next
+            models.Index(
+                fields=["issue", "id"],
+                name="delivery_queued",
+                condition=models.Q(status="queued"),
+            ),
+            # what the sweeper finds after a crash
+            models.Index(
+                fields=["lease_until"],
+                name="delivery_in_flight",
+                condition=models.Q(status="sending"),
+            ),
+            models.Index(
+                fields=["esp_message_id"],
+                name="delivery_esp_message_id",
+                condition=~models.Q(esp_message_id=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issue} -> {self.email} ({self.status})"
+
+
+class RateSlot(models.Model):
+    """The next free sending moment of a rate-limited publication, shared by every
+    worker process: each takes a second's worth of messages at a time."""
+
+    publication = models.OneToOneField(Publication, on_delete=models.CASCADE, primary_key=True)
+    next_at = models.FloatField(default=0.0)
+
+    def __str__(self) -> str:
+        return f"{self.publication}: {self.next_at}"

@@ -1,0 +1,291 @@
+"""Every issue email is built here.
+
+An issue is rendered once per format (HTML with CSS inlined, and plain text) into a
+template that still holds placeholders for the per-recipient parts (address, name,
+unsubscribe and preference links). A finished message is then that template with the
+values spliced in and quoted-printable applied: no MIME tree is built per recipient.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import textwrap
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import EmailMessage as MIMEMessage
+from email.message import Message
+from email.policy import SMTP, compat32
+from email.utils import format_datetime
+from functools import cached_property
+from urllib.parse import urlsplit
+
+import css_inline
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.core.mail.message import sanitize_address
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from issues.markdown import render_markdown
+from issues.models import Issue
+from monitor_site.emails import from_address, one_line, reply_to
+from subscriptions.tokens import preferences_url, unsubscribe_url
+
+FIELDS = ("email", "name", "unsubscribe_url", "preferences_url")
+_PLACEHOLDER = re.compile(r"@@MONITOR_(EMAIL|NAME|UNSUBSCRIBE_URL|PREFERENCES_URL)@@")
+HTML_LIMIT = 100 * 1024  # Gmail clips messages over about 102 KB
+# "=" never appears unencoded in a quoted-printable body, so this cannot collide.
+BOUNDARY = "==monitor=alt=="
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What differs between two copies of an issue."""
+
+    delivery_key: str  # "<issue id>.<subscriber id>", for the Message-ID
+    email: str
+    name: str
+    unsubscribe_url: str
+    preferences_url: str
+    format: str = "html"
+
+    @classmethod
+    def for_subscription(
+        cls,
+        *,
+        issue_id: int,
+        subscriber_id: int,
+        subscription_id: int,
+        email: str,
+        name: str,
+        format: str = "html",
+    ) -> Recipient:
+        return cls(
+            delivery_key=f"{issue_id}.{subscriber_id}",
+            email=email,
+            name=one_line(name),
+            unsubscribe_url=unsubscribe_url(subscription_id),
+            preferences_url=preferences_url(subscriber_id),
+            format=format,
+        )
+
+
+class Template:
+    """A text with placeholders, split once so that filling it is one join."""
+
+    def __init__(self, text: str, *, escape: bool) -> None:
+        parts = _PLACEHOLDER.split(text)
+        self.literals = parts[0::2]
+        self.fields = [p.lower() for p in parts[1::2]]
+        self.escape = escape
+
+    def fill(self, recipient: Recipient) -> str:
+        values = [getattr(recipient, f) for f in self.fields]
+        if self.escape:
+            values = [html.escape(v) for v in values]
+        out = [self.literals[0]]
+        for value, literal in zip(values, self.literals[1:], strict=True):
+            out += (value, literal)
+        return "".join(out)
+
+    def with_tags(self, tag: str) -> str:
+        """The text with each placeholder written as an ESP merge tag (`{{%s}}` …)."""
+        out = [self.literals[0]]
+        for field, literal in zip(self.fields, self.literals[1:], strict=True):
+            out += (tag % field, literal)
+        return "".join(out)
+
+
+def plain_text(markdown: str, width: int = 72) -> str:
+    """Markdown laid out for reading as plain text: paragraphs wrapped, links spelled
+    out, emphasis markers dropped."""
+    text = re.sub(r"\[([^\]]+)\]\(([^)\s]+)\)", r"\1 <\2>", markdown)
+    text = re.sub(r"(\*\*|__)(.+?)\1", r"\2", text)
+    text = re.sub(r"(?<![\w*])[*_]([^*_\n]+)[*_](?![\w*])", r"\1", text)
+    paragraphs = []
+    for block in re.split(r"\n\s*\n", text.strip()):
+        lines = block.splitlines()
+        heading = re.match(r"#{1,6}\s+(.*)", lines[0]) if len(lines) == 1 else None
+        if heading:
+            title = heading.group(1).strip()
+            paragraphs.append(f"{title}\n{'-' * min(len(title), width)}")
+        elif all(re.match(r"\s*([-*+]|\d+\.)\s", line) for line in lines):
+            paragraphs.append(
+                "\n".join(
+                    textwrap.fill(line.strip(), width, subsequent_indent="  ") for line in lines
+                )
+            )
+        else:
+            paragraphs.append(textwrap.fill(" ".join(line.strip() for line in lines), width))
+    return "\n\n".join(paragraphs)
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _qp(text: str) -> bytes:
+    # CRLF in, CRLF out: binascii keeps the line ending it finds first.
+    return binascii.b2a_qp(_crlf(text).encode("utf-8"), istext=True)
+
+
+def _domain() -> str:
+    return urlsplit(settings.SITE_URL).hostname or "localhost"
+
+
+class RenderedIssue:
+    """An issue rendered once, ready to be personalised for any number of recipients."""
+
+    def __init__(self, issue: Issue, *, test: bool = False) -> None:
+        self.issue = issue
+        self.publication = issue.publication
+        context = self._context()
+        html_body = render_to_string("emails/issue.html", context)
+        self.html_source = css_inline.inline(html_body)
+        text = render_to_string("emails/issue.txt", context).strip()
+        self.text_source = re.sub(r"\n{3,}", "\n\n", text) + "\n"
+        self.html = Template(self.html_source, escape=True)
+        self.text = Template(self.text_source, escape=False)
+        subject = self.subject
+        if test:
+            subject = f"[TEST] {subject}"
+        self.from_email = from_address(self.publication)
+        self.envelope_from = (
+            sanitize_address(self.from_email, "utf-8").rpartition("<")[2].rstrip(">")
+        )
+        self.reply_to = reply_to(self.publication)
+        self.list_id = self.publication.list_id
+        self.subject_line = one_line(subject)
+        self._static_headers = self._headers()
+
+    def _context(self) -> dict:
+        issue = self.issue
+        articles = list(issue.articles.all())
+        masthead = list(self.publication.masthead.all())
+        return {
+            "issue": issue,
+            "publication": self.publication,
+            "articles": [
+                {
+                    "article": a,
+                    "html": a.body_html or render_markdown(a.body),
+                    "text": plain_text(a.body),
+                    "rule": "=" * min(len(a.headline), 72),
+                }
+                for a in articles
+            ],
+            "senior_analysts": [m.name for m in masthead if m.role == "senior_analyst"],
+            "analysts": [m.name for m in masthead if m.role == "analyst"],
+            "issue_url": settings.SITE_URL + issue.get_absolute_url(),
+            "site_url": settings.SITE_URL,
+            "email": "@@MONITOR_EMAIL@@",
+            "name": "@@MONITOR_NAME@@",
+            "unsubscribe_url": "@@MONITOR_UNSUBSCRIBE_URL@@",
+            "preferences_url": "@@MONITOR_PREFERENCES_URL@@",
+        }
+
+    @cached_property
+    def subject(self) -> str:
+        issue = self.issue
+        label = f"{self.publication.name}, Volume {issue.volume.number}, Issue {issue.number}"
+        return f"{label}: {issue.title}" if issue.title else label
+
+    def _headers(self) -> dict[str, bytes]:
+        """Header blocks common to every copy, folded once by the email package."""
+        head = MIMEMessage(policy=SMTP)
+        head["From"] = self.from_email
+        if self.reply_to:
+            head["Reply-To"] = ", ".join(self.reply_to)
+        head["Subject"] = self.subject_line
+        head["List-Id"] = self.list_id
+        head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        head["MIME-Version"] = "1.0"
+        common = head.as_bytes().rstrip(b"\r\n") + b"\r\n"
+        return {
+            "html": common
+            + f'Content-Type: multipart/alternative; boundary="{BOUNDARY}"\r\n'.encode(),
+            "text": common
+            + b'Content-Type: text/plain; charset="utf-8"\r\n'
+            + b"Content-Transfer-Encoding: quoted-printable\r\n",
+        }
+
+    def message_id(self, recipient: Recipient) -> str:
+        """The same for every copy of this issue sent to this subscriber, so a receiver
+        can drop a duplicate left by a crash."""
+        return f"<issue.{recipient.delivery_key}@{self.publication.list_id_domain or _domain()}>"
+
+    def html_size(self) -> int:
+        return len(self.html_source.encode("utf-8"))
+
+    def as_bytes(self, recipient: Recipient, *, date: str | None = None) -> bytes:
+        """The finished message, CRLF line endings, ready for SMTP DATA."""
+        date = date or format_datetime(timezone.now())
+        to = sanitize_address((recipient.name, recipient.email), "utf-8")
+        head = (
+            f"To: {to}\r\nDate: {date}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
+            f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"
+        ).encode("ascii")
+        text = _qp(self.text.fill(recipient))
+        if recipient.format == "text":
+            return self._static_headers["text"] + head + b"\r\n" + text
+        part = (
+            b'Content-Type: text/%s; charset="utf-8"\r\n'
+            b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        boundary = f"--{BOUNDARY}".encode()
+        return b"".join(
+            (
+                self._static_headers["html"],
+                head,
+                b"\r\n",
+                boundary,
+                b"\r\n",
+                part % b"plain",
+                text,
+                b"\r\n",
+                boundary,
+                b"\r\n",
+                part % b"html",
+                _qp(self.html.fill(recipient)),
+                b"\r\n",
+                boundary,
+                b"--\r\n",
+            )
+        )
+
+    def email_message(self, recipient: Recipient, *, date: str | None = None) -> RawEmailMessage:
+        return RawEmailMessage(self, recipient, self.as_bytes(recipient, date=date))
+
+
+class RawEmailMessage(EmailMessage):
+    """A finished message for Django email backends (outbox, test, console): the
+    backend asks for `message()` and gets these exact bytes, parsed."""
+
+    def __init__(self, rendered: RenderedIssue, recipient: Recipient, raw: bytes) -> None:
+        super().__init__(
+            subject=rendered.subject_line,
+            body=rendered.text.fill(recipient),
+            from_email=rendered.from_email,
+            to=[recipient.email],
+            reply_to=rendered.reply_to,
+        )
+        self.raw = raw
+
+    def message(self) -> Message:
+        return message_from_bytes(self.raw, policy=compat32)
+
+
+_cache: dict[tuple[int, str, bool], RenderedIssue] = {}
+
+
+def rendered_issue(issue: Issue, *, test: bool = False) -> RenderedIssue:
+    """The rendered issue, kept per worker process while the issue does not change."""
+    key = (issue.pk, issue.updated_at.isoformat() if issue.updated_at else "", test)
+    found = _cache.get(key)
+    if found is None:
+        if len(_cache) > 16:
+            _cache.clear()
+        found = _cache[key] = RenderedIssue(issue, test=test)
+    return found

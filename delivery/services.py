@@ -1,0 +1,502 @@
+"""Delivering an issue: start, hand out chunks, send them, record, recover.
+
+The database is the source of truth; the broker only says "look now".
+
+* `send_start` moves the issue to `sending` and snapshots the audience into Delivery
+  rows with one INSERT … SELECT, in the same transaction.
+* `dispatch` hands out chunks of queued rows to `send_chunk` tasks, a window at a
+  time; each finished chunk hands out the next one.
+* `chunk_send` claims its rows with a conditional UPDATE and a lease, re-checks each
+  subscription, sends the chunk over one connection with no transaction open, then
+  records every row's outcome.
+* `sweep` (beat) releases rows whose lease expired (a killed worker), hands out again
+  rows whose task the broker lost, starts due scheduled sends and finishes issues.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from delivery.models import Delivery, RateSlot, SendJob
+from delivery.rendering import HTML_LIMIT, Recipient, RenderedIssue, rendered_issue
+from delivery.transports import Outcome, transport
+from issues import services as editorial
+from issues.models import Issue
+from subscriptions.models import Subscriber, Subscription, Suppression
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+log = logging.getLogger(__name__)
+Status = Delivery.Status
+
+
+class SendError(Exception):
+    """A send that cannot start; nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def preflight(issue: Issue) -> list[Check]:
+    """What must hold before an issue goes out (SPEC §6)."""
+    articles = issue.articles.count()
+    if not articles:
+        return [Check("articles", False, "The issue has no article.")]
+    rendered = RenderedIssue(issue)
+    size = rendered.html_size()
+    sample = Recipient(
+        delivery_key="0.0",
+        email="reader@example.org",
+        name="Reader",
+        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/sample/",
+        preferences_url=f"{settings.SITE_URL}/preferences/sample/",
+    )
+    raw = rendered.as_bytes(sample)
+    return [
+        Check("articles", True, f"{articles} article{'s' if articles != 1 else ''}."),
+        Check(
+            "html_size",
+            size < HTML_LIMIT,
+            f"HTML is {size / 1024:.1f} KB (must stay under {HTML_LIMIT // 1024} KB).",
+        ),
+        Check(
+            "text_part",
+            b"Content-Type: text/plain" in raw and bool(rendered.text_source.strip()),
+            "Plain-text part present.",
+        ),
+        Check(
+            "unsubscribe_link",
+            "@@MONITOR_UNSUBSCRIBE_URL@@" in rendered.html_source
+            and "@@MONITOR_UNSUBSCRIBE_URL@@" in rendered.text_source
+            and b"List-Unsubscribe: <" in raw,
+            "Unsubscribe link in the body and the List-Unsubscribe header.",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class StartResult:
+    job: SendJob
+    created: bool
+    message: str
+
+
+def _fan_out(issue: Issue) -> int:
+    """Create the Delivery rows of the audience in one statement: active subscriptions
+    of the publication whose address is not suppressed. Existing rows are kept."""
+    d, s, sub, sup = (
+        Delivery._meta.db_table,
+        Subscription._meta.db_table,
+        Subscriber._meta.db_table,
+        Suppression._meta.db_table,
+    )
+    sql = f"""
+        INSERT INTO {d} (issue_id, subscriber_id, subscription_id, email, status, attempts,
+                         esp_message_id, last_error, created_at)
+        SELECT %s, s.subscriber_id, s.id, p.email, %s, 0, '', '', %s
+        FROM {s} s JOIN {sub} p ON p.id = s.subscriber_id
+        WHERE s.publication_id = %s AND s.status = %s
+          AND NOT EXISTS (SELECT 1 FROM {sup} x WHERE x.email = p.email AND x.lifted_at IS NULL)
+        ON CONFLICT DO NOTHING
+    """  # noqa: S608 - table names come from the models, values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                issue.pk,
+                Status.QUEUED,
+                timezone.now(),
+                issue.publication_id,
+                Subscription.Status.ACTIVE,
+            ],
+        )
+        return cursor.rowcount
+
+
+def send_start(*, issue: Issue, by: AbstractBaseUser | None = None) -> StartResult:
+    """Start delivering an approved or scheduled issue. Starting it again, or an issue
+    already sending or sent, changes nothing and says so."""
+    issue.refresh_from_db()
+    existing = SendJob.objects.filter(issue=issue).first()
+    if existing is not None or issue.status in (Issue.Status.SENDING, Issue.Status.SENT):
+        return StartResult(
+            existing,
+            False,
+            f"{issue} is already {issue.get_status_display().lower()}; nothing changed.",
+        )
+    failing = [c for c in preflight(issue) if not c.ok]
+    if failing:
+        raise SendError("Preflight failed: " + " ".join(c.detail for c in failing))
+    try:
+        with transaction.atomic():
+            editorial.issue_start_sending(issue=issue, by=by)
+            job = SendJob.objects.create(issue=issue, started_by=by)
+            job.audience = _fan_out(issue)
+            job.save(update_fields=["audience"])
+            transaction.on_commit(lambda: dispatch(issue_id=issue.pk))
+    except editorial.WorkflowError as exc:
+        raise SendError(str(exc)) from exc
+    log.info("send started: %s to %d subscribers", issue, job.audience)
+    return StartResult(job, True, f"Sending {issue} to {job.audience} subscribers.")
+
+
+def _chunk_size(rate: int | None) -> int:
+    size = settings.DELIVERY_CHUNK_SIZE
+    # A rate-limited chunk must finish well within its lease.
+    return max(1, min(size, rate * settings.DELIVERY_LEASE_SECONDS // 3)) if rate else size
+
+
+def _due() -> Q:
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
+
+
+def dispatch(*, issue_id: int, chunks: int | None = None) -> int:
+    """Hand out up to `chunks` chunks of queued, due rows whose task is not already in
+    the queue (or was put there so long ago that the broker must have lost it).
+    Returns the number of tasks enqueued."""
+    from delivery.tasks import send_chunk
+
+    job = SendJob.objects.select_related("issue__publication").filter(issue_id=issue_id).first()
+    if job is None or job.state != SendJob.State.RUNNING:
+        return 0
+    size = _chunk_size(job.issue.publication.messages_per_second)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    with transaction.atomic():
+        rows = (
+            Delivery.objects.filter(issue_id=issue_id, status=Status.QUEUED)
+            .filter(_due())
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+            .order_by("id")
+        )
+        if connection.features.has_select_for_update_skip_locked:
+            rows = rows.select_for_update(skip_locked=True)
+        ids = list(rows.values_list("id", flat=True)[: size * (chunks or settings.DELIVERY_WINDOW)])
+        if not ids:
+            return 0
+        Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+        ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        for lo, hi in ranges:
+            send_chunk.delay_on_commit(issue_id, lo, hi)
+    return len(ranges)
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)
+    delay = min(base, settings.DELIVERY_RETRY_MAX_SECONDS)
+    return timedelta(seconds=delay * random.uniform(0.75, 1.25))
+
+
+def _reserve(publication_id: int, rate: int, count: int) -> float:
+    """Reserve `count` sending slots of a rate-limited publication, shared by every
+    worker process; returns when (epoch seconds) the first may go."""
+    with transaction.atomic():
+        slot, _ = RateSlot.objects.select_for_update().get_or_create(publication_id=publication_id)
+        start = max(time.time(), slot.next_at)
+        slot.next_at = start + count / rate
+        slot.save(update_fields=["next_at"])
+    return start
+
+
+@dataclass
+class ChunkResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
+    """Send the queued, due rows of one issue with ids in [lo, hi], a chunk at a time,
+    then hand out the next chunk and finish the issue if nothing is left."""
+    result = ChunkResult()
+    while True:
+        job = (
+            SendJob.objects.select_related("issue__publication", "issue__volume")
+            .filter(issue_id=issue_id)
+            .first()
+        )
+        if job is None or job.state != SendJob.State.RUNNING:
+            return result
+        if not _send_claimed(job.issue, lo, hi, result):
+            break
+    dispatch(issue_id=issue_id, chunks=1)
+    finish_if_done(issue_id=issue_id)
+    return result
+
+
+def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
+    """Claim up to a chunk of rows in [lo, hi], send them and record the outcome.
+    Returns how many rows were claimed (0: nothing left to do)."""
+    rate = issue.publication.messages_per_second
+    token = uuid.uuid4()
+    lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+    claimable = (
+        Delivery.objects.filter(issue_id=issue.pk, id__gte=lo, id__lte=hi, status=Status.QUEUED)
+        .filter(_due())
+        .order_by("id")
+        .values("id")[: _chunk_size(rate)]
+    )
+    claimed = Delivery.objects.filter(id__in=claimable, status=Status.QUEUED).update(
+        status=Status.SENDING,
+        claim=token,
+        lease_until=timezone.now() + lease,
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return 0
+    result.claimed += claimed
+    mine = Delivery.objects.filter(issue_id=issue.pk, id__gte=lo, id__lte=hi, claim=token)
+    rows = list(
+        mine.annotate(
+            suppressed=Exists(Suppression.objects.active().filter(email=OuterRef("email")))
+        ).values(
+            "id",
+            "email",
+            "attempts",
+            "subscriber_id",
+            "subscription_id",
+            "subscription__status",
+            "subscription__format",
+            "subscriber__name",
+            "suppressed",
+        )
+    )
+    # Someone who unsubscribed (or was suppressed) a second ago gets nothing.
+    skipped = {
+        r["id"]
+        for r in rows
+        if r["suppressed"] or r["subscription__status"] != Subscription.Status.ACTIVE
+    }
+    if skipped:
+        result.skipped += mine.filter(id__in=skipped).update(
+            status=Status.SKIPPED,
+            claim=None,
+            lease_until=None,
+            last_error="Unsubscribed or suppressed before sending.",
+        )
+    batch = [
+        (
+            r["id"],
+            Recipient.for_subscription(
+                issue_id=issue.pk,
+                subscriber_id=r["subscriber_id"],
+                subscription_id=r["subscription_id"],
+                email=r["email"],
+                name=r["subscriber__name"],
+                format=r["subscription__format"],
+            ),
+        )
+        for r in rows
+        if r["id"] not in skipped
+    ]
+    if batch:
+        outcome = _send(
+            issue,
+            batch,
+            rate=rate,
+            renew=lambda: mine.update(lease_until=timezone.now() + lease),
+        )
+        _record(mine, outcome, {r["id"]: r["attempts"] for r in rows})
+        result.sent += len(outcome.sent)
+        result.retried += len(outcome.retry)
+        result.failed += len(outcome.failed)
+    return claimed
+
+
+def _send(issue: Issue, batch: list[tuple[int, Recipient]], *, rate: int | None, renew) -> Outcome:
+    """Send with no transaction open; a rate-limited publication goes a second's worth
+    of messages at a time, renewing the lease as it goes."""
+    rendered = rendered_issue(issue)
+    outcome = Outcome()
+    step = rate or len(batch)
+    with transport() as mailer:
+        for start in range(0, len(batch), step):
+            part = batch[start : start + step]
+            if rate:
+                wait = _reserve(issue.publication_id, rate, len(part)) - time.time()
+                if wait > 0:
+                    time.sleep(wait)
+                renew()
+            outcome.merge(mailer.send(rendered, part))
+    return outcome
+
+
+def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:
+    """Write the outcome of every row of a chunk, touching only rows we still hold."""
+    now = timezone.now()
+    final = {"claim": None, "lease_until": None, "enqueued_at": None}
+    with transaction.atomic():
+        with_ids = {i: m for i, m in outcome.sent.items() if m}
+        plain = [i for i, m in outcome.sent.items() if not m]
+        if plain:
+            mine.filter(id__in=plain).update(
+                status=Status.SENT, sent_at=now, last_error="", **final
+            )
+        if with_ids:
+            rows = [Delivery(id=i, esp_message_id=m[:200]) for i, m in with_ids.items()]
+            mine.filter(id__in=list(with_ids)).update(
+                status=Status.SENT, sent_at=now, last_error="", **final
+            )
+            Delivery.objects.bulk_update(rows, ["esp_message_id"], batch_size=500)
+        for delivery_id, reason in outcome.failed.items():
+            mine.filter(id=delivery_id).update(status=Status.FAILED, last_error=reason, **final)
+        for delivery_id, error in outcome.retry.items():
+            if attempts[delivery_id] >= settings.DELIVERY_MAX_ATTEMPTS:
+                mine.filter(id=delivery_id).update(
+                    status=Status.FAILED,
+                    last_error=f"Gave up after {attempts[delivery_id]} attempts: {error}",
+                    **final,
+                )
+            else:
+                mine.filter(id=delivery_id).update(
+                    status=Status.QUEUED,
+                    last_error=error,
+                    next_attempt_at=now + _backoff(attempts[delivery_id]),
+                    **final,
+                )
+
+
+def finish_if_done(*, issue_id: int) -> bool:
+    """Mark the issue sent once every row is final. Returns whether it is done."""
+    if Delivery.objects.filter(issue_id=issue_id).unfinished().exists():
+        return False
+    with transaction.atomic():
+        updated = SendJob.objects.filter(issue_id=issue_id, state=SendJob.State.RUNNING).update(
+            state=SendJob.State.DONE, finished_at=timezone.now()
+        )
+        if updated:
+            issue = Issue.objects.get(pk=issue_id)
+            if issue.status == Issue.Status.SENDING:
+                editorial.issue_mark_sent(issue=issue)
+            log.info("send finished: %s", issue)
+    return True
+
+
+def release_expired_leases() -> int:
+    """Rows claimed by a worker that died: back to the queue, or failed once they have
+    used up their attempts."""
+    now = timezone.now()
+    expired = Delivery.objects.filter(status=Status.SENDING, lease_until__lt=now)
+    gave_up = expired.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        claim=None,
+        lease_until=None,
+        last_error="Gave up: the worker sending it was lost too often.",
+    )
+    released = expired.update(status=Status.QUEUED, claim=None, lease_until=None, enqueued_at=None)
+    return gave_up + released
+
+
+def start_due_scheduled() -> list[StartResult]:
+    due = Issue.objects.filter(status=Issue.Status.SCHEDULED, scheduled_at__lte=timezone.now())
+    results = []
+    for issue in due:
+        try:
+            results.append(send_start(issue=issue, by=None))
+        except SendError as exc:
+            log.error("scheduled send of %s could not start: %s", issue, exc)
+    return results
+
+
+def sweep() -> dict[str, int]:
+    """The periodic look at the database that finds whatever the broker lost."""
+    started = len(start_due_scheduled())
+    released = release_expired_leases()
+    dispatched = finished = 0
+    for job in SendJob.objects.filter(state=SendJob.State.RUNNING).only("issue_id"):
+        if finish_if_done(issue_id=job.issue_id):
+            finished += 1
+            continue
+        stale = timezone.now() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+        rows = Delivery.objects.filter(issue_id=job.issue_id)
+        busy = rows.filter(
+            Q(status=Status.SENDING) | Q(status=Status.QUEUED, enqueued_at__gte=stale)
+        ).exists()
+        # A running pump hands out stale rows itself; only a stalled send needs a push.
+        if not busy:
+            dispatched += dispatch(issue_id=job.issue_id)
+    return {
+        "started": started,
+        "released": released,
+        "dispatched": dispatched,
+        "finished": finished,
+    }
+
+
+def send_pause(*, issue: Issue) -> bool:
+    """Stop handing out chunks; chunks in flight finish. Returns whether it changed."""
+    return bool(
+        SendJob.objects.filter(issue=issue, state=SendJob.State.RUNNING).update(
+            state=SendJob.State.PAUSED
+        )
+    )
+
+
+def send_resume(*, issue: Issue) -> bool:
+    with transaction.atomic():
+        changed = SendJob.objects.filter(issue=issue, state=SendJob.State.PAUSED).update(
+            state=SendJob.State.RUNNING
+        )
+        if changed:
+            # Rows handed out before the pause lost their tasks' attention: hand out anew.
+            Delivery.objects.filter(issue=issue, status=Status.QUEUED).update(enqueued_at=None)
+            transaction.on_commit(lambda: dispatch(issue_id=issue.pk))
+    return bool(changed)
+
+
+def send_cancel(*, issue: Issue, by: AbstractBaseUser | None = None, note: str = "") -> int:
+    """Stop the send for good: queued rows are dropped (marked failed, "cancelled"),
+    rows in flight finish. Returns how many rows were cancelled."""
+    with transaction.atomic():
+        SendJob.objects.filter(issue=issue).exclude(state=SendJob.State.DONE).update(
+            state=SendJob.State.CANCELLED, finished_at=timezone.now()
+        )
+        cancelled = Delivery.objects.filter(issue=issue, status=Status.QUEUED).update(
+            status=Status.FAILED, last_error="Cancelled before sending.", enqueued_at=None
+        )
+        editorial.issue_cancel(issue=issue, by=by, note=note)
+    return cancelled
+
+
+def progress(issue: Issue) -> dict[str, int]:
+    """Counts of the issue's delivery rows by status, plus the total."""
+    counts = {s: 0 for s in Status.values}
+    for row in Delivery.objects.filter(issue=issue).values("status").annotate(n=Count("id")):
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts[s] for s in Status.values)
+    return counts
+
+
+def send_test(*, issue: Issue, to: str) -> None:
+    """Send one copy, marked as a test, to `to`; no delivery row, links are samples."""
+    rendered = RenderedIssue(issue, test=True)
+    recipient = Recipient(
+        delivery_key=f"{issue.pk}.test",
+        email=to,
+        name="",
+        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/test/",
+        preferences_url=f"{settings.SITE_URL}/preferences/test/",
+    )
+    with transport() as mailer:
+        outcome = mailer.send(rendered, [(0, recipient)])
+    if not outcome.sent:
+        reason = next(iter({**outcome.failed, **outcome.retry}.values()), "unknown error")
+        raise SendError(f"The test message to {to} was not sent: {reason}")

@@ -1,0 +1,280 @@
+"""Ways to hand finished messages to the mail system, one chunk at a time.
+
+Each transport sends a whole chunk over one connection (SMTP) or in as few API calls
+as the ESP allows (anymail batch), and reports the outcome of every recipient:
+sent, to be retried (transient: SMTP 4xx, connection errors, ESP 429 and 5xx) or failed
+for good (permanent rejects), with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+
+from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.core.mail import get_connection
+from django.utils import timezone
+
+from delivery.rendering import Recipient, RenderedIssue
+
+# ESPs whose batch API fills merge tags in content we send with the message, and how
+# each spells a tag. Others get one fully rendered message per recipient.
+MERGE_TAGS = {
+    "mailgun": "%%recipient.%s%%",
+    "sparkpost": "{{%s}}",
+    "mandrill": "*|%s|*",
+    "brevo": "{{params.%s}}",
+    "unisender_go": "{{%s}}",
+    "test": "{{%s}}",
+}
+ESP_BATCH_LIMIT = 500
+
+
+@dataclass
+class Outcome:
+    sent: dict[int, str] = field(default_factory=dict)  # delivery id -> ESP message id
+    retry: dict[int, str] = field(default_factory=dict)  # delivery id -> error
+    failed: dict[int, str] = field(default_factory=dict)  # delivery id -> reason
+
+    def merge(self, other: Outcome) -> None:
+        self.sent.update(other.sent)
+        self.retry.update(other.retry)
+        self.failed.update(other.failed)
+
+
+Batch = Sequence[tuple[int, Recipient]]
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:1000]
+
+
+def _smtp_reason(code: int, message: bytes | str) -> str:
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return f"SMTP {code} {message}"[:1000]
+
+
+def _envelope_address(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
+class SmtpTransport:
+    """Raw bytes over one SMTP connection opened by Django's SMTP backend (so TLS and
+    authentication settings apply), one transaction per recipient."""
+
+    def __init__(self) -> None:
+        self.backend = get_connection()
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # closing a broken connection may fail too
+        with contextlib.suppress(Exception):
+            self.backend.close()
+
+    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        outcome = Outcome()
+        date = format_datetime(timezone.now())
+        pending = list(batch)
+        try:
+            if self.backend.connection is None:
+                self.backend.open()
+        except (OSError, smtplib.SMTPException) as exc:
+            outcome.retry.update((i, _error(exc)) for i, _ in pending)
+            return outcome
+        smtp = self.backend.connection
+        while pending:
+            delivery_id, recipient = pending.pop(0)
+            try:
+                rcpt = _envelope_address(recipient.email)
+                smtp.sendmail(
+                    rendered.envelope_from, [rcpt], rendered.as_bytes(recipient, date=date)
+                )
+                outcome.sent[delivery_id] = ""
+            except smtplib.SMTPRecipientsRefused as exc:
+                code, message = next(iter(exc.recipients.values()))
+                bucket = outcome.failed if code >= 500 else outcome.retry
+                bucket[delivery_id] = _smtp_reason(code, message)
+            except smtplib.SMTPResponseException as exc:
+                # A refused message leaves the connection usable; reset the transaction.
+                bucket = outcome.failed if 500 <= exc.smtp_code < 600 else outcome.retry
+                if isinstance(exc, smtplib.SMTPSenderRefused):
+                    bucket = outcome.retry  # our configuration, not the recipient
+                bucket[delivery_id] = _smtp_reason(exc.smtp_code, exc.smtp_error)
+                try:
+                    smtp.rset()
+                except (OSError, smtplib.SMTPException) as reset_exc:
+                    outcome.retry.update((i, _error(reset_exc)) for i, _ in pending)
+                    self.backend.connection = None
+                    return outcome
+            except UnicodeError as exc:
+                outcome.failed[delivery_id] = f"Address cannot be sent to: {exc}"
+            except (OSError, smtplib.SMTPException) as exc:
+                # The connection is gone: this one and the rest of the chunk go again later.
+                outcome.retry[delivery_id] = _error(exc)
+                outcome.retry.update((i, _error(exc)) for i, _ in pending)
+                self.backend.connection = None
+                return outcome
+        return outcome
+
+
+class BackendTransport:
+    """Any Django email backend (the outbox, the console, tests): one message per
+    recipient through one opened connection."""
+
+    def __init__(self) -> None:
+        self.backend = get_connection()
+
+    def __enter__(self) -> BackendTransport:
+        self.backend.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.backend.close()
+
+    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        outcome = Outcome()
+        date = format_datetime(timezone.now())
+        for delivery_id, recipient in batch:
+            try:
+                self.backend.send_messages([rendered.email_message(recipient, date=date)])
+                outcome.sent[delivery_id] = ""
+            except Exception as exc:
+                outcome.retry[delivery_id] = _error(exc)
+        return outcome
+
+
+def _is_transient(exc: AnymailAPIError) -> bool:
+    status = getattr(exc, "status_code", None)
+    return status is None or status == 429 or status >= 500
+
+
+class AnymailTransport:
+    """An ESP through django-anymail: one batch call per chunk where the ESP fills merge
+    tags (`merge_data` + `merge_headers`), else one call per recipient."""
+
+    def __init__(self, esp: str) -> None:
+        self.tag = MERGE_TAGS.get(esp)
+        self.backend = get_connection()
+
+    def __enter__(self) -> AnymailTransport:
+        self.backend.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.backend.close()
+
+    def _message(self, rendered: RenderedIssue, *, text: str, html: str | None, to: list[str]):
+        message = AnymailMessage(
+            subject=rendered.subject_line,
+            body=text,
+            from_email=rendered.from_email,
+            to=to,
+            reply_to=rendered.reply_to,
+            headers={
+                "List-Id": rendered.list_id,
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+            connection=self.backend,
+        )
+        if html is not None:
+            message.attach_alternative(html, "text/html")
+        message.tags = [rendered.publication.slug]
+        message.metadata = {"issue_id": str(rendered.issue.pk)}
+        return message
+
+    @staticmethod
+    def _per_recipient_headers(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
+        return {
+            "List-Unsubscribe": f"<{recipient.unsubscribe_url}>",
+            "Message-ID": rendered.message_id(recipient),
+        }
+
+    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        outcome = Outcome()
+        if self.tag is None:
+            for item in batch:
+                outcome.merge(self._send_one(rendered, item))
+            return outcome
+        for fmt in ("html", "text"):
+            group = [item for item in batch if item[1].format == fmt]
+            for start in range(0, len(group), ESP_BATCH_LIMIT):
+                outcome.merge(self._send_batch(rendered, group[start : start + ESP_BATCH_LIMIT]))
+        return outcome
+
+    def _send_batch(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        by_email = {recipient.email: (delivery_id, recipient) for delivery_id, recipient in batch}
+        html = rendered.html.with_tags(self.tag) if batch[0][1].format == "html" else None
+        message = self._message(
+            rendered, text=rendered.text.with_tags(self.tag), html=html, to=list(by_email)
+        )
+        message.merge_data = {
+            email: {
+                f: getattr(r, f) for f in ("email", "name", "unsubscribe_url", "preferences_url")
+            }
+            for email, (_, r) in by_email.items()
+        }
+        message.merge_headers = {
+            email: self._per_recipient_headers(rendered, r) for email, (_, r) in by_email.items()
+        }
+        message.merge_metadata = {
+            email: {"delivery_id": str(delivery_id)} for email, (delivery_id, _) in by_email.items()
+        }
+        return self._deliver(message, by_email)
+
+    def _send_one(self, rendered: RenderedIssue, item: tuple[int, Recipient]) -> Outcome:
+        delivery_id, recipient = item
+        html = rendered.html.fill(recipient) if recipient.format == "html" else None
+        message = self._message(
+            rendered, text=rendered.text.fill(recipient), html=html, to=[recipient.email]
+        )
+        message.extra_headers.update(self._per_recipient_headers(rendered, recipient))
+        message.metadata["delivery_id"] = str(delivery_id)
+        return self._deliver(message, {recipient.email: item})
+
+    def _deliver(
+        self, message: AnymailMessage, by_email: dict[str, tuple[int, Recipient]]
+    ) -> Outcome:
+        outcome = Outcome()
+        ids = [delivery_id for delivery_id, _ in by_email.values()]
+        try:
+            message.send()
+        except AnymailRecipientsRefused as exc:
+            outcome.failed.update((i, _error(exc)) for i in ids)
+            return outcome
+        except AnymailAPIError as exc:
+            bucket = outcome.retry if _is_transient(exc) else outcome.failed
+            bucket.update((i, _error(exc)) for i in ids)
+            return outcome
+        except (AnymailError, OSError) as exc:
+            outcome.retry.update((i, _error(exc)) for i in ids)
+            return outcome
+        statuses = message.anymail_status.recipients
+        for email, (delivery_id, _) in by_email.items():
+            status = statuses.get(email)
+            if status is None or status.status in {"sent", "queued", "unknown"}:
+                message_id = status.message_id if status else None
+                outcome.sent[delivery_id] = "" if message_id is None else str(message_id)
+            elif status.status in {"rejected", "invalid"}:
+                outcome.failed[delivery_id] = f"ESP {status.status}"
+            else:
+                outcome.retry[delivery_id] = f"ESP {status.status}"
+        return outcome
+
+
+def transport():
+    """The transport for the configured EMAIL_BACKEND."""
+    backend = settings.EMAIL_BACKEND
+    if backend == "django.core.mail.backends.smtp.EmailBackend":
+        return SmtpTransport()
+    if backend.startswith("anymail.backends."):
+        return AnymailTransport(backend.split(".")[2])
+    return BackendTransport()

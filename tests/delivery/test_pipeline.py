@@ -1,0 +1,319 @@
+"""The send pipeline, service by service, without a worker: fan-out, claims, outcomes,
+retries, completion. Tasks enqueued here are not run; task bodies are called directly."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from anymail.exceptions import AnymailAPIError
+from django.core import mail
+from django.utils import timezone
+
+from delivery import services
+from delivery.models import Delivery, SendJob
+from issues.models import Issue
+from subscriptions.models import Subscription, Suppression
+
+pytestmark = pytest.mark.django_db
+
+
+def chunks(issue) -> list[tuple[int, int]]:
+    """The id ranges of the queued rows, as dispatch would hand them out."""
+    ids = list(
+        Delivery.objects.filter(issue=issue, status="queued")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return [(ids[i], ids[min(i + 500, len(ids)) - 1]) for i in range(0, len(ids), 500)]
+
+
+def run_all(issue) -> None:
+    for lo, hi in chunks(issue):
+        services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+
+
+def test_start_snapshots_active_unsuppressed_subscriptions_only(issue, make_subscribers):
+    make_subscribers(5)
+    make_subscribers(2, prefix="pending", status=Subscription.Status.PENDING)
+    make_subscribers(2, prefix="gone", status=Subscription.Status.UNSUBSCRIBED)
+    Suppression.objects.create(email="reader0@example.org", reason="bounced")
+    Suppression.objects.create(
+        email="reader1@example.org", reason="bounced", lifted_at=timezone.now()
+    )
+
+    result = services.send_start(issue=issue)
+
+    assert result.created
+    assert result.job.audience == 4
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENDING
+    emails = set(Delivery.objects.filter(issue=issue).values_list("email", flat=True))
+    assert emails == {
+        "reader1@example.org",
+        "reader2@example.org",
+        "reader3@example.org",
+        "reader4@example.org",
+    }
+    assert issue.events.filter(to_status=Issue.Status.SENDING).count() == 1
+
+
+def test_second_start_changes_nothing_and_says_so(issue, make_subscribers):
+    make_subscribers(3)
+    services.send_start(issue=issue)
+    again = services.send_start(issue=issue)
+
+    assert not again.created
+    assert "already sending" in again.message
+    assert Delivery.objects.filter(issue=issue).count() == 3
+    assert SendJob.objects.count() == 1
+
+
+def test_a_draft_cannot_be_sent(make_issue, make_subscribers):
+    draft = make_issue(status=Issue.Status.DRAFT)
+    make_subscribers(2)
+    with pytest.raises(services.SendError):
+        services.send_start(issue=draft)
+    assert not Delivery.objects.exists()
+    draft.refresh_from_db()
+    assert draft.status == Issue.Status.DRAFT
+
+
+def test_preflight_refuses_an_issue_without_articles(make_issue):
+    empty = make_issue(articles=0)
+    with pytest.raises(services.SendError, match="no article"):
+        services.send_start(issue=empty)
+    assert not SendJob.objects.exists()
+
+
+def test_whole_send_delivers_each_subscriber_once_and_marks_the_issue_sent(
+    issue, make_subscribers, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_subscribers(1200)
+    services.send_start(issue=issue)
+    assert len(chunks(issue)) == 3
+
+    run_all(issue)
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        f"reader{n}@example.org" for n in range(1200)
+    )
+    assert services.progress(issue)["sent"] == 1200
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT
+    assert issue.sent_at is not None
+    assert SendJob.objects.get(issue=issue).state == SendJob.State.DONE
+
+
+def test_a_chunk_claimed_twice_is_sent_once(issue, make_subscribers, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_subscribers(10)
+    services.send_start(issue=issue)
+    ((lo, hi),) = chunks(issue)
+
+    first = services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+    second = services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+
+    assert (first.claimed, second.claimed) == (10, 0)
+    assert len(mail.outbox) == 10
+
+
+def test_someone_who_unsubscribes_during_the_send_gets_nothing(issue, make_subscribers, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    subs = make_subscribers(3)
+    services.send_start(issue=issue)
+    Subscription.objects.filter(pk=subs[0].pk).update(status=Subscription.Status.UNSUBSCRIBED)
+    Suppression.objects.create(email=subs[1].subscriber.email, reason="complained")
+
+    run_all(issue)
+
+    assert [m.to[0] for m in mail.outbox] == [subs[2].subscriber.email]
+    assert services.progress(issue)["skipped"] == 2
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT
+
+
+def esp_settings(settings) -> None:
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+
+
+def test_esp_batch_sends_one_call_per_chunk_with_per_recipient_merge_data(
+    issue, make_subscribers, settings
+):
+    esp_settings(settings)
+    make_subscribers(3)
+    make_subscribers(2, prefix="plain", format=Subscription.Format.TEXT)
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    assert len(mail.outbox) == 2  # one batch per format
+    html_batch = next(m for m in mail.outbox if m.alternatives)
+    params = html_batch.anymail_test_params
+    assert params["is_batch_send"]
+    assert sorted(params["merge_data"]) == sorted(f"reader{n}@example.org" for n in range(3))
+    data = params["merge_data"]["reader0@example.org"]
+    assert "/unsubscribe/" in data["unsubscribe_url"]
+    assert "{{unsubscribe_url}}" in html_batch.alternatives[0][0]
+    headers = params["merge_headers"]["reader0@example.org"]
+    assert headers["List-Unsubscribe"] == f"<{data['unsubscribe_url']}>"
+    assert headers["Message-ID"].startswith(f"<issue.{issue.pk}.")
+    assert params["extra_headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert services.progress(issue)["sent"] == 5
+    assert set(Delivery.objects.values_list("esp_message_id", flat=True)) != {""}
+
+
+@pytest.fixture
+def failing_esp(monkeypatch):
+    """Makes the anymail test backend answer each call with the next of `responses`."""
+    from anymail.backends.test import EmailBackend
+
+    responses: list[object] = []
+    original = EmailBackend.send_messages
+
+    def send_messages(self, messages):
+        if responses:
+            answer = responses.pop(0)
+            for m in messages:
+                m.anymail_test_response = answer
+        return original(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", send_messages)
+    return responses
+
+
+def api_error(status: int) -> AnymailAPIError:
+    class Response:
+        status_code = status
+        text = "error"
+        reason = "error"
+
+        def json(self):
+            return {}
+
+    return AnymailAPIError(f"ESP answered {status}", status_code=status, response=Response())
+
+
+def test_transient_esp_errors_are_retried_with_backoff_then_succeed(
+    issue, make_subscribers, settings, failing_esp
+):
+    esp_settings(settings)
+    make_subscribers(4)
+    failing_esp.extend([api_error(429), api_error(500)])
+    services.send_start(issue=issue)
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        run_all(issue)  # 429
+        row = Delivery.objects.filter(issue=issue).first()
+        assert row.status == "queued" and row.attempts == 1 and "429" in row.last_error
+        assert row.next_attempt_at > timezone.now() + timedelta(seconds=20)
+        assert services.chunk_send(issue_id=issue.pk, lo=0, hi=10**9).claimed == 0  # not yet due
+
+        clock.shift(timedelta(seconds=60))
+        run_all(issue)  # 500
+        row.refresh_from_db()
+        assert row.attempts == 2 and "500" in row.last_error
+        assert row.next_attempt_at - timezone.now() > timedelta(seconds=40)  # doubled
+
+        clock.shift(timedelta(seconds=120))
+        run_all(issue)  # success
+
+    assert services.progress(issue)["sent"] == 4
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT
+
+
+def test_a_permanent_reject_is_recorded_as_failed_with_the_reason(
+    issue, make_subscribers, settings, failing_esp
+):
+    esp_settings(settings)
+    make_subscribers(2)
+    failing_esp.append(api_error(422))
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    assert services.progress(issue)["failed"] == 2
+    assert "422" in Delivery.objects.first().last_error
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT  # every row is final
+
+
+def test_rows_give_up_after_the_attempt_limit(issue, make_subscribers, settings, failing_esp):
+    esp_settings(settings)
+    settings.DELIVERY_MAX_ATTEMPTS = 3
+    make_subscribers(1)
+    failing_esp.extend([api_error(503)] * 5)
+    services.send_start(issue=issue)
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        for _ in range(3):
+            run_all(issue)
+            clock.shift(timedelta(hours=1))
+
+    row = Delivery.objects.get()
+    assert row.status == "failed"
+    assert row.last_error.startswith("Gave up after 3 attempts")
+
+
+def test_expired_leases_go_back_to_the_queue(issue, make_subscribers, settings):
+    make_subscribers(3)
+    services.send_start(issue=issue)
+    Delivery.objects.update(
+        status="sending", lease_until=timezone.now() - timedelta(seconds=1), attempts=1
+    )
+
+    assert services.release_expired_leases() == 3
+    assert services.progress(issue)["queued"] == 3
+
+
+def test_pause_stops_chunks_and_resume_continues_without_duplicates(
+    issue, make_subscribers, settings
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_subscribers(1000)
+    services.send_start(issue=issue)
+    (lo1, hi1), (lo2, hi2) = chunks(issue)
+    services.chunk_send(issue_id=issue.pk, lo=lo1, hi=hi1)
+
+    assert services.send_pause(issue=issue)
+    assert services.chunk_send(issue_id=issue.pk, lo=lo2, hi=hi2).claimed == 0
+    assert len(mail.outbox) == 500
+
+    assert services.send_resume(issue=issue)
+    run_all(issue)
+    assert len(mail.outbox) == 1000
+    assert len({m.to[0] for m in mail.outbox}) == 1000
+
+
+def test_cancel_drops_queued_rows(issue, make_subscribers):
+    make_subscribers(5)
+    services.send_start(issue=issue)
+
+    assert services.send_cancel(issue=issue) == 5
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.CANCELLED
+    assert services.progress(issue)["failed"] == 5
+
+
+def test_sweep_starts_due_scheduled_issues(make_issue, make_subscribers):
+    scheduled = make_issue(status=Issue.Status.SCHEDULED)
+    Issue.objects.filter(pk=scheduled.pk).update(scheduled_at=timezone.now() - timedelta(minutes=1))
+    later = make_issue(number=12, status=Issue.Status.SCHEDULED)
+    Issue.objects.filter(pk=later.pk).update(scheduled_at=timezone.now() + timedelta(hours=1))
+    make_subscribers(2)
+
+    assert services.sweep()["started"] == 1
+    scheduled.refresh_from_db()
+    later.refresh_from_db()
+    assert scheduled.status == Issue.Status.SENDING
+    assert later.status == Issue.Status.SCHEDULED
+
+
+def test_an_empty_audience_finishes_at_once(issue):
+    services.send_start(issue=issue)
+    services.sweep()
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from delivery.models import Delivery
+from issues.models import Issue
+
+from .test_crash_recovery import worker_env
+
+
+def run(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("send_issue", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_send_issue_wait_reports_counts_and_a_second_call_sends_nothing(
+    issue, make_subscribers, smtp_sink, celery_worker_process
+):
+    sink, port = smtp_sink
+    make_subscribers(300)
+    celery_worker_process(**worker_env(port))
+
+    out, err = run("monitor", "6", "11", "--wait")
+
+    assert "Sending The Monitor, Volume 6, Issue 11 to 300 subscribers." in out
+    assert "sent: 300" in out and "failed: 0" in out
+    assert "300/300" in err  # the progress bar reached the end
+    assert len(sink.messages) == 300
+    assert Issue.objects.get(pk=issue.pk).status == Issue.Status.SENT
+
+    out, _ = run("monitor", "6", "11", "--wait")
+    assert "already sent; nothing changed" in out
+    assert len(sink.messages) == 300
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_send_issue_wait_exits_non_zero_when_a_message_failed(
+    issue, make_subscribers, smtp_sink, celery_worker_process
+):
+    sink, port = smtp_sink
+    make_subscribers(5)
+    sink.reject["reader3@example.org"] = "550 5.1.1 No such user"
+    celery_worker_process(**worker_env(port))
+
+    with pytest.raises(CommandError, match="1 messages failed"):
+        run("monitor", "6", "11", "--wait")
+    assert Delivery.objects.filter(status="failed").count() == 1
+
+
+@pytest.mark.django_db
+def test_send_issue_test_to_sends_one_copy(issue, make_subscribers, smtp_settings):
+    make_subscribers(3)
+    out, _ = run("monitor", "6", "11", "--test-to", "editor@example.org")
+    assert "Sent a test copy" in out
+    assert smtp_settings.recipients() == ["editor@example.org"]
+    assert Issue.objects.get(pk=issue.pk).status == Issue.Status.APPROVED
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("monitor", "6", "99"), "No issue monitor volume 6 number 99"),
+        (("nosuch", "6", "11"), "No issue nosuch"),
+        (("monitor", "6", "11", "--test-to", "not-an-address"), "not an email address"),
+    ],
+)
+def test_send_issue_bad_input_gets_a_clear_error(issue, args, message):
+    with pytest.raises(CommandError, match=message):
+        run(*args)
+
+
+@pytest.mark.django_db
+def test_send_issue_refuses_a_draft(make_issue):
+    make_issue(status=Issue.Status.DRAFT)
+    with pytest.raises(CommandError, match="draft"):
+        run("monitor", "6", "11")

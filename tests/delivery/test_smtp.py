@@ -1,0 +1,84 @@
+"""The SMTP path against a real SMTP server (aiosmtpd): one connection per chunk,
+4xx retried, 5xx failed with the reason, the exact bytes on the wire."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from delivery import services
+from delivery.models import Delivery, RateSlot
+
+from .test_pipeline import run_all
+
+pytestmark = pytest.mark.django_db
+
+
+def test_smtp_delivers_strict_mime_to_every_subscriber(issue, make_subscribers, smtp_settings):
+    make_subscribers(25)
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    sink = smtp_settings
+    assert sorted(sink.recipients()) == sorted(f"reader{n}@example.org" for n in range(25))
+    for rcpt, raw in sink.messages:
+        message = email.message_from_bytes(raw, policy=email.policy.strict)
+        assert message.defects == []
+        assert message["To"].addresses[0].addr_spec == rcpt
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert services.progress(issue)["sent"] == 25
+
+
+def test_smtp_4xx_is_retried_and_5xx_fails_with_the_reason(issue, make_subscribers, smtp_settings):
+    make_subscribers(4)
+    sink = smtp_settings
+    sink.reject["reader1@example.org"] = "451 4.3.0 Try again later"
+    sink.reject["reader2@example.org"] = "550 5.1.1 No such user"
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    rows = {d.email: d for d in Delivery.objects.filter(issue=issue)}
+    assert rows["reader0@example.org"].status == "sent"
+    assert rows["reader3@example.org"].status == "sent"
+    assert rows["reader1@example.org"].status == "queued"
+    assert rows["reader1@example.org"].last_error.startswith("SMTP 451")
+    assert rows["reader1@example.org"].next_attempt_at is not None
+    assert rows["reader2@example.org"].status == "failed"
+    assert rows["reader2@example.org"].last_error == "SMTP 550 5.1.1 No such user"
+    assert sorted(sink.recipients()) == ["reader0@example.org", "reader3@example.org"]
+
+
+def test_an_unreachable_server_leaves_the_chunk_queued_for_retry(issue, make_subscribers, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
+    make_subscribers(3)
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    assert services.progress(issue)["queued"] == 3
+    assert all("Connection refused" in d.last_error for d in Delivery.objects.all())
+
+
+def test_rate_slots_are_shared_and_spaced_by_the_limit(publication):
+    first = services._reserve(publication.pk, rate=10, count=10)
+    second = services._reserve(publication.pk, rate=10, count=5)
+    third = services._reserve(publication.pk, rate=10, count=1)
+
+    assert second - first == pytest.approx(1.0)
+    assert third - second == pytest.approx(0.5)
+    assert RateSlot.objects.get().next_at == pytest.approx(third + 0.1)
+
+
+def test_test_send_goes_to_one_address_only_and_is_marked(issue, make_subscribers, smtp_settings):
+    make_subscribers(3)
+    services.send_test(issue=issue, to="editor@example.org")
+
+    [(rcpt, raw)] = smtp_settings.messages
+    assert rcpt == "editor@example.org"
+    assert email.message_from_bytes(raw, policy=email.policy.strict)["Subject"].startswith("[TEST]")
+    assert not Delivery.objects.exists()
