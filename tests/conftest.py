@@ -30,10 +30,14 @@ def pytest_configure(config: pytest.Config) -> None:
             pytest.exit(f"CI is set but {', '.join(missing)} is not; refusing to run", 3)
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings) -> None:
-    # Production redirects to https behind a proxy; the test client speaks plain http.
-    settings.SECURE_SSL_REDIRECT = False
+# Production redirects to https behind a proxy and serves hashed static files from a
+# collectstatic manifest; the tests speak plain http and build no manifest. Set for the
+# whole session, before any live server loads its middleware.
+settings.SECURE_SSL_REDIRECT = False
+settings.STORAGES = {
+    **settings.STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 
 _broker_dir: Path | None = None
@@ -44,6 +48,7 @@ if celery_app.conf.broker_url.startswith("filesystem://"):
     celery_app.conf.broker_transport_options = {
         "data_folder_in": str(_broker_dir),
         "data_folder_out": str(_broker_dir),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 

@@ -10,15 +10,6 @@ from django.contrib.auth.models import Group, User
 from issues.models import Article, Issue, Publication, Volume
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_files(settings) -> None:
-    # Pages link site.css; without a collectstatic run there is no manifest to look in.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def publication(db) -> Publication:
     return Publication.objects.create(

@@ -94,12 +94,3 @@ def make_subscription(
     return Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=status
     )
-
-
-@pytest.fixture(autouse=True)
-def _static_without_manifest(settings) -> None:
-    # Production serves hashed files from a collectstatic manifest that tests don't build.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
