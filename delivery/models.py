@@ -108,3 +108,51 @@ class RateSlot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.publication}: {self.next_at}"
+
+
+class DeliveryEvent(models.Model):
+    """What the ESP reported about one message (anymail's tracking events), stored once:
+    `key` is the ESP's event id, or a fingerprint of the event when it has none."""
+
+    class Kind(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        DEFERRED = "deferred", "Deferred"
+        BOUNCED = "bounced", "Bounced"
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+        COMPLAINED = "complained", "Complained"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        SUBSCRIBED = "subscribed", "Subscribed"
+        OPENED = "opened", "Opened"
+        CLICKED = "clicked", "Clicked"
+        AUTORESPONDED = "autoresponded", "Autoresponded"
+        UNKNOWN = "unknown", "Unknown"
+
+    key = models.CharField(max_length=200, unique=True)
+    delivery = models.ForeignKey(
+        Delivery, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    issue = models.ForeignKey(
+        Issue, null=True, blank=True, on_delete=models.CASCADE, related_name="delivery_events"
+    )
+    esp = models.CharField(max_length=40)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    email = models.EmailField(max_length=254, blank=True)
+    esp_message_id = models.CharField(max_length=200, blank=True)
+    reject_reason = models.CharField(max_length=40, blank=True)
+    description = models.TextField(blank=True)
+    url = models.URLField(max_length=2000, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["issue", "kind", "occurred_at"]),
+            models.Index(fields=["email", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.email} ({self.esp})"
