@@ -1,0 +1,1 @@
+"""ESP feedback in the admin: deliveries, events, suppressions and delivery history."""

@@ -1,0 +1,1 @@
+"""Sending issues from the admin: preview, test, preflight, send, schedule, progress, report."""
