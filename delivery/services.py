@@ -15,17 +15,21 @@ The database is the source of truth; the broker only says "look now".
 
 from __future__ import annotations
 
+import html
 import logging
 import random
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
 from delivery.models import Delivery, RateSlot, SendJob
@@ -87,6 +91,7 @@ def preflight(issue: Issue) -> list[Check]:
             and b"List-Unsubscribe: <" in raw,
             "Unsubscribe link in the body and the List-Unsubscribe header.",
         ),
+        archive_links_check(issue),
     ]
 
 
@@ -500,3 +505,47 @@ def send_test(*, issue: Issue, to: str) -> None:
     if not outcome.sent:
         reason = next(iter({**outcome.failed, **outcome.retry}.values()), "unknown error")
         raise SendError(f"The test message to {to} was not sent: {reason}")
+
+
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+
+
+def archive_links_check(issue: Issue) -> Check:
+    """Links in the articles to issue pages of this site (`SITE_URL/<pub>/<vol>/<num>/`)
+    must lead to a published issue: a reader must not land on a 404. A link to the
+    issue itself passes, since its page appears when it is sent."""
+    site = urlsplit(settings.SITE_URL)
+    wanted: dict[tuple[str, int, int], str] = {}
+    for body in issue.articles.values_list("body_html", flat=True):
+        for href in _HREF.findall(body):
+            url = urlsplit(html.unescape(href))
+            if url.netloc and url.netloc != site.netloc:
+                continue
+            if not url.path.startswith("/"):
+                continue
+            try:
+                match = resolve(url.path)
+            except Resolver404:
+                continue
+            if match.view_name == "issues:issue":
+                key = (match.kwargs["pub"], match.kwargs["volume"], match.kwargs["number"])
+                wanted.setdefault(key, href)
+    if not wanted:
+        return Check("archive_links", True, "No link to an archive page of this site.")
+    own = (issue.publication.slug, issue.volume.number, issue.number)
+    condition = Q(pk__in=[])
+    for pub, volume, number in wanted:
+        condition |= Q(publication__slug=pub, volume__number=volume, number=number)
+    found = set(
+        Issue.objects.published()
+        .filter(condition)
+        .values_list("publication__slug", "volume__number", "number")
+    )
+    missing = [href for key, href in wanted.items() if key not in found and key != own]
+    if missing:
+        return Check(
+            "archive_links",
+            False,
+            "Links to archive pages that do not exist: " + ", ".join(missing),
+        )
+    return Check("archive_links", True, f"{len(wanted)} archive link(s) lead to published issues.")
