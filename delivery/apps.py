@@ -3,3 +3,12 @@ from django.apps import AppConfig
 
 class DeliveryConfig(AppConfig):
     name = "delivery"
+
+    def ready(self) -> None:
+        from anymail.signals import tracking
+
+        from delivery import receivers
+
+        tracking.connect(
+            receivers.tracking_event_received, dispatch_uid="delivery.tracking_event_received"
+        )
