@@ -516,7 +516,7 @@ def archive_links_check(issue: Issue) -> Check:
     issue itself passes, since its page appears when it is sent."""
     site = urlsplit(settings.SITE_URL)
     wanted: dict[tuple[str, int, int], str] = {}
-    for body in issue.articles.values_list("body_html", flat=True):
+    for body in issue.articles.order_by().values_list("body_html", flat=True):
         for href in _HREF.findall(body):
             url = urlsplit(html.unescape(href))
             if url.netloc and url.netloc != site.netloc:

@@ -1,0 +1,101 @@
+"""Charts for the send report, drawn on the server as SVG: no JavaScript, no library,
+and they print. Every label is escaped; numbers are formatted here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+COLORS = {
+    "sent": "#417690",
+    "delivered": "#417690",
+    "queued": "#999999",
+    "sending": "#79aec8",
+    "failed": "#ba2121",
+    "bounced": "#ba2121",
+    "skipped": "#c7a100",
+    "complained": "#8e44ad",
+    "unsubscribed": "#c7a100",
+    "opened": "#2e8b57",
+    "clicked": "#e67e22",
+}
+FALLBACK = "#666666"
+
+
+def _nice_max(value: int) -> int:
+    """The smallest 1, 2 or 5 times a power of ten at or above `value` (at least 1)."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return step * factor
+        step *= 10
+
+
+def _svg(width: int, height: int, title: str, body: list[str]) -> SafeString:
+    label = escape(title)
+    return mark_safe(  # noqa: S308 - every text in body was escaped where it was made
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="{label}" '
+        f'font-family="sans-serif" font-size="12"><title>{label}</title>' + "".join(body) + "</svg>"
+    )
+
+
+def bar_chart(rows: Sequence[tuple[str, str, int]], *, title: str) -> SafeString:
+    """Horizontal bars, one per (key, label, value); `key` picks the colour."""
+    label_width, bar_width, row_height = 150, 300, 24
+    width = label_width + bar_width + 80
+    height = row_height * max(1, len(rows)) + 10
+    top = _nice_max(max((v for _, _, v in rows), default=0))
+    body = []
+    for i, (key, label, value) in enumerate(rows):
+        y = 5 + i * row_height
+        length = round(bar_width * value / top) if value else 0
+        body.append(
+            f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{length}" height="{row_height - 6}" '
+            f'fill="{COLORS.get(key, FALLBACK)}"><title>{escape(label)}: {value:,}</title></rect>'
+            f'<text x="{label_width + length + 6}" y="{y + 16}">{value:,}</text>'
+        )
+    return _svg(width, height, title, body)
+
+
+def timeline_chart(series: dict[str, Sequence[int]], *, labels: dict[str, str], title: str):
+    """One line per series over hourly buckets, with a legend; x is hours since start."""
+    hours = max((len(v) for v in series.values()), default=0) or 1
+    left, right, top_pad, plot_h, legend_h = 50, 20, 10, 200, 24
+    plot_w = 8 * hours
+    width, height = left + plot_w + right, top_pad + plot_h + 30 + legend_h
+    top = _nice_max(max((max(v, default=0) for v in series.values()), default=0))
+    x = lambda h: left + plot_w * h / max(1, hours - 1)  # noqa: E731
+    y = lambda n: top_pad + plot_h - plot_h * n / top  # noqa: E731
+    body = [
+        f'<line x1="{left}" y1="{y(0):.1f}" x2="{left + plot_w}" y2="{y(0):.1f}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{y(0):.1f}" stroke="#999"/>',
+    ]
+    for tick in (0, top // 2, top):
+        body.append(
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:,}</text>'
+            f'<line x1="{left}" y1="{y(tick):.1f}" x2="{left + plot_w}" y2="{y(tick):.1f}" '
+            'stroke="#eee"/>'
+        )
+    for hour in range(0, hours + 1, 6):
+        hx = min(x(hour), left + plot_w)
+        body.append(f'<text x="{hx:.1f}" y="{y(0) + 16:.1f}" text-anchor="middle">{hour}h</text>')
+    legend_x = left
+    for key, values in series.items():
+        color = COLORS.get(key, FALLBACK)
+        name = escape(labels.get(key, key))
+        points = " ".join(f"{x(h):.1f},{y(n):.1f}" for h, n in enumerate(values))
+        body.append(
+            f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}">'
+            f"<title>{name}: {sum(values):,} in {hours} hours</title></polyline>"
+        )
+        body.append(
+            f'<rect x="{legend_x}" y="{height - 16}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{legend_x + 14}" y="{height - 7}">{name}</text>'
+        )
+        legend_x += 24 + 7 * len(labels.get(key, key))
+    return _svg(width, height, title, body)

@@ -1,0 +1,242 @@
+"""What the admin shows about a send: live progress, the report afterwards, the failed
+recipients. Read-only; each function is a fixed number of queries whatever the audience."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import TruncHour
+from django.utils import timezone
+
+from delivery.models import Delivery, DeliveryEvent, SendJob
+from issues.models import Issue
+from subscriptions.models import Subscription, Suppression
+
+Status = Delivery.Status
+Kind = DeliveryEvent.Kind
+
+FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+# The rate shown while sending is measured over this window, so that it follows a pause,
+# a resume or a slow relay within seconds instead of averaging since the start.
+RATE_WINDOW_SECONDS = 30
+# What the report counts from the ESP's events, in this order.
+REPORT_KINDS = (
+    Kind.DELIVERED,
+    Kind.BOUNCED,
+    Kind.COMPLAINED,
+    Kind.UNSUBSCRIBED,
+    Kind.OPENED,
+    Kind.CLICKED,
+)
+# ESP events that mean the message did not reach the reader.
+UNDELIVERED_KINDS = (Kind.BOUNCED, Kind.REJECTED, Kind.FAILED)
+TIMELINE_HOURS = 48
+
+
+def audience_size(issue: Issue) -> int:
+    """How many subscribers a send started now would reach: the same rule as the
+    fan-out (active subscriptions of the publication, address not suppressed)."""
+    suppressed = Suppression.objects.active().filter(email=OuterRef("subscriber__email"))
+    return (
+        Subscription.objects.active()
+        .filter(publication_id=issue.publication_id)
+        .exclude(Exists(suppressed))
+        .count()
+    )
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str  # the SendJob state, or "none" before a send
+    counts: dict[str, int]
+    total: int
+    done: int  # rows in a final state (sent, failed, skipped)
+    rate: float  # messages per second
+    eta_seconds: int | None
+    finished: bool
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if not self.total else round(100 * self.done / self.total, 1)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "finished": self.finished,
+            "counts": self.counts,
+            "total": self.total,
+            "done": self.done,
+            "percent": self.percent,
+            "rate": round(self.rate, 1),
+            "eta_seconds": self.eta_seconds,
+        }
+
+
+def progress_snapshot(*, job: SendJob | None, now: datetime | None = None) -> Progress:
+    """Counts by status, the sending rate and the time left, in one query."""
+    counts = {s: 0 for s in Status.values}
+    if job is None:
+        return Progress("none", counts, 0, 0, 0.0, None, False)
+    now = now or timezone.now()
+    window = max(1.0, min(RATE_WINDOW_SECONDS, (now - job.started_at).total_seconds()))
+    recent = 0
+    rows = (
+        Delivery.objects.filter(issue_id=job.issue_id)
+        .order_by()
+        .values("status")
+        .annotate(
+            n=Count("id"),
+            recent=Count("id", filter=Q(sent_at__gte=now - timedelta(seconds=window))),
+        )
+    )
+    for row in rows:
+        counts[row["status"]] = row["n"]
+        recent += row["recent"]
+    total = sum(counts.values())
+    done = sum(counts[s] for s in FINAL)
+    finished = job.state in (SendJob.State.DONE, SendJob.State.CANCELLED)
+    if finished:
+        elapsed = ((job.finished_at or now) - job.started_at).total_seconds()
+        rate = counts[Status.SENT] / elapsed if elapsed > 0 else 0.0
+        eta = None
+    else:
+        rate = recent / window if job.state == SendJob.State.RUNNING else 0.0
+        eta = round((total - done) / rate) if rate > 0 else None
+    return Progress(job.state, counts, total, done, rate, eta, finished)
+
+
+@dataclass
+class Report:
+    start: datetime | None
+    counts: dict[str, int]
+    total: int
+    # kind -> (events, distinct addresses)
+    events: dict[str, tuple[int, int]]
+    # kind -> events per hour over the first TIMELINE_HOURS hours
+    timeline: dict[str, list[int]]
+    failure_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+    def figure(self, kind: str) -> int:
+        """Distinct addresses an event of `kind` was reported for."""
+        return self.events.get(kind, (0, 0))[1]
+
+
+def issue_report(*, issue: Issue, job: SendJob | None) -> Report:
+    """The report of one send: four queries."""
+    counts = {s: 0 for s in Status.values}
+    for row in (
+        Delivery.objects.filter(issue=issue).order_by().values("status").annotate(n=Count("id"))
+    ):
+        counts[row["status"]] = row["n"]
+
+    events = {k: (0, 0) for k in REPORT_KINDS}
+    for row in (
+        DeliveryEvent.objects.filter(issue=issue)
+        .order_by()
+        .values("kind")
+        .annotate(n=Count("id"), people=Count("email", distinct=True))
+    ):
+        events[row["kind"]] = (row["n"], row["people"])
+
+    start = job.started_at if job is not None else issue.sent_at
+    timeline = {k: [0] * TIMELINE_HOURS for k in REPORT_KINDS}
+    if start is not None:
+        first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        for row in (
+            DeliveryEvent.objects.filter(
+                issue=issue,
+                kind__in=REPORT_KINDS,
+                occurred_at__gte=first,
+                occurred_at__lt=first + timedelta(hours=TIMELINE_HOURS),
+            )
+            .order_by()
+            .annotate(hour=TruncHour("occurred_at", tzinfo=UTC))
+            .values("hour", "kind")
+            .annotate(n=Count("id"))
+        ):
+            index = int((row["hour"] - first).total_seconds() // 3600)
+            if 0 <= index < TIMELINE_HOURS:
+                timeline[row["kind"]][index] += row["n"]
+
+    reasons = list(
+        Delivery.objects.filter(issue=issue, status=Status.FAILED)
+        .order_by()
+        .values("last_error")
+        .annotate(n=Count("id"))
+        .order_by("-n", "last_error")
+        .values_list("last_error", "n")[:20]
+    )
+    return Report(
+        start=start,
+        counts=counts,
+        total=sum(counts.values()),
+        events=events,
+        timeline=timeline,
+        failure_reasons=[(r or "No reason recorded.", n) for r, n in reasons],
+    )
+
+
+def failed_recipients(issue: Issue) -> QuerySet[Delivery]:
+    """Recipients the issue did not reach: rows that failed on our side, and rows the
+    ESP later reported bounced or rejected. One query, annotated with the ESP's verdict."""
+    undelivered = DeliveryEvent.objects.filter(
+        delivery=OuterRef("pk"), kind__in=UNDELIVERED_KINDS
+    ).order_by("-occurred_at")
+    return (
+        Delivery.objects.filter(issue=issue)
+        .filter(Q(status=Status.FAILED) | Exists(undelivered))
+        .annotate(
+            esp_kind=Subquery(undelivered.values("kind")[:1]),
+            esp_reason=Subquery(undelivered.values("description")[:1]),
+            esp_code=Subquery(undelivered.values("reject_reason")[:1]),
+        )
+        .only("id", "email", "status", "attempts", "last_error", "sent_at", "next_attempt_at")
+        .order_by("email", "id")
+    )
+
+
+def recipient_row(delivery: Delivery) -> tuple[str, str, str, int, str]:
+    """`email,status,reason,attempts,last_attempt` for one failed recipient.
+
+    A row has no timestamp of its last attempt: `sent_at` is that moment for a message
+    accepted and then bounced, `next_attempt_at` the time its last retry was due."""
+    if delivery.status == Status.FAILED:
+        status, reason = Status.FAILED.value, delivery.last_error or "No reason recorded."
+    else:
+        status = delivery.esp_kind
+        reason = delivery.esp_reason or delivery.esp_code or "Reported by the ESP."
+    last = delivery.sent_at or (delivery.next_attempt_at if delivery.attempts > 1 else None)
+    return (
+        delivery.email,
+        status,
+        reason,
+        delivery.attempts,
+        last.isoformat() if last else "",
+    )
+
+
+CSV_HEADER = ("email", "status", "reason", "attempts", "last_attempt")
+
+
+def _cell(value: object) -> object:
+    # A reason comes from a remote mail server: never let a spreadsheet run it.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def failed_recipients_csv(issue: Issue) -> Iterator[str]:
+    """The failed recipients as CSV lines, streamed from one query."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_HEADER)
+    for delivery in failed_recipients(issue).iterator(chunk_size=2000):
+        yield writer.writerow([_cell(v) for v in recipient_row(delivery)])
