@@ -3,16 +3,18 @@ and that it is applied once. (The webhooks themselves: test_webhooks.py.)"""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from anymail.signals import AnymailTrackingEvent
+from django.db import connection
 from django.utils import timezone
 
 from delivery import feedback
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
-from subscriptions.models import Subscription, Suppression
+from subscriptions.models import Subscription, SubscriptionEvent, Suppression
 
 Kind = DeliveryEvent.Kind
 Reason = Suppression.Reason
@@ -257,6 +259,31 @@ def test_the_same_event_is_stored_and_applied_once(reader):
     assert again.event.pk == first.event.pk and again.suppressed is None
     assert list(Suppression.objects.all()) == [suppression]
     assert reader.events.count() == 1  # one status change of the subscription
+
+
+@pytest.mark.django_db(transaction=True)
+def test_copies_of_one_event_arriving_at_once_are_applied_once(make_subscribers):
+    make_subscribers(1)
+    event = tracking("bounced", reject_reason="bounced", event_id="retry-storm")
+    start = threading.Barrier(4)
+    created: list[bool] = []
+
+    def post() -> None:
+        try:
+            start.wait()
+            created.append(feedback.event_record(esp="Test", event=event).created)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(created) == [False, False, False, True]
+    assert DeliveryEvent.objects.count() == 1
+    assert Suppression.objects.count() == 1
+    assert SubscriptionEvent.objects.filter(to_status="bounced").count() == 1
 
 
 def test_keys_name_the_esp_the_event_and_the_address():
