@@ -21,6 +21,7 @@ import random
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -313,26 +314,35 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
         if r["id"] not in skipped
     ]
     if batch:
+        attempts = {r["id"]: r["attempts"] for r in rows}
         outcome = _send(
             issue,
             batch,
             rate=rate,
             renew=lambda: mine.update(lease_until=timezone.now() + lease),
+            record=lambda part: _record(mine, part, attempts),
         )
-        _record(mine, outcome, {r["id"]: r["attempts"] for r in rows})
         result.sent += len(outcome.sent)
         result.retried += len(outcome.retry)
         result.failed += len(outcome.failed)
     return claimed
 
 
-def _send(issue: Issue, batch: list[tuple[int, Recipient]], *, rate: int | None, renew) -> Outcome:
-    """Send with no transaction open; a rate-limited publication goes a second's worth
-    of messages at a time, renewing the lease as it goes."""
+def _send(
+    issue: Issue,
+    batch: list[tuple[int, Recipient]],
+    *,
+    rate: int | None,
+    renew: Callable[[], object],
+    record: Callable[[Outcome], None],
+) -> Outcome:
+    """Send with no transaction open, recording outcomes as it goes, so that a worker
+    killed mid-chunk leaves at most one step of messages in doubt. A rate-limited
+    publication goes a second's worth of messages at a time, renewing the lease."""
     rendered = rendered_issue(issue)
-    outcome = Outcome()
-    step = rate or len(batch)
+    total = Outcome()
     with transport() as mailer:
+        step = min(mailer.record_every, rate) if rate else mailer.record_every
         for start in range(0, len(batch), step):
             part = batch[start : start + step]
             if rate:
@@ -340,8 +350,10 @@ def _send(issue: Issue, batch: list[tuple[int, Recipient]], *, rate: int | None,
                 if wait > 0:
                     time.sleep(wait)
                 renew()
-            outcome.merge(mailer.send(rendered, part))
-    return outcome
+            outcome = mailer.send(rendered, part)
+            record(outcome)
+            total.merge(outcome)
+    return total
 
 
 def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:

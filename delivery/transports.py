@@ -69,6 +69,8 @@ class SmtpTransport:
     """Raw bytes over one SMTP connection opened by Django's SMTP backend (so TLS and
     authentication settings apply), one transaction per recipient."""
 
+    record_every = 100  # messages sent before their rows are recorded
+
     def __init__(self) -> None:
         self.backend = get_connection()
 
@@ -130,6 +132,8 @@ class BackendTransport:
     """Any Django email backend (the outbox, the console, tests): one message per
     recipient through one opened connection."""
 
+    record_every = 100
+
     def __init__(self) -> None:
         self.backend = get_connection()
 
@@ -160,6 +164,8 @@ def _is_transient(exc: AnymailAPIError) -> bool:
 class AnymailTransport:
     """An ESP through django-anymail: one batch call per chunk where the ESP fills merge
     tags (`merge_data` + `merge_headers`), else one call per recipient."""
+
+    record_every = ESP_BATCH_LIMIT  # one batch call is all or nothing anyway
 
     def __init__(self, esp: str) -> None:
         self.tag = MERGE_TAGS.get(esp)
