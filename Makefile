@@ -7,7 +7,7 @@ PYTHON := $(shell for p in python3.13 python3.12 python3.11 python3 python; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 
-.PHONY: install run test lint format bench check-migrations
+.PHONY: install run test lint format bench check-migrations browser-deps
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11 or newer is required" >&2; exit 1; }
@@ -17,6 +17,13 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# axe-core and the Nu Html Checker for the browser tests (node_modules/ is git-ignored).
+# --ignore-scripts: vnu-jar's install script would download a Java; apt's is used.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+
+browser-deps: node_modules/.package-lock.json
 
 run: $(STAMP)
 	@export DJANGO_DEBUG=$${DJANGO_DEBUG:-1} PATH="$(BIN):$$PATH"; \
