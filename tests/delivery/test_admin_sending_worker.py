@@ -1,0 +1,108 @@
+"""Pause, resume and cancel from the admin while a real worker sends to a real SMTP
+server: a pause stops further sends, a resume sends the rest without duplicates, a
+cancel stops the send for good."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections import Counter
+
+import pytest
+from django.contrib.auth.models import Group, Permission, User
+from django.urls import reverse
+
+from delivery.models import Delivery, SendJob
+from issues.models import Issue
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+AUDIENCE = 400
+
+
+def editor() -> User:
+    """An editor. A transactional test empties every table, the groups that the
+    migration made too: make the group again from the migration's own list."""
+    groups = importlib.import_module("issues.migrations.0003_editorial_groups")
+    group, _ = Group.objects.get_or_create(name="Editors")
+    for app_label, codename in groups.EDITOR_PERMISSIONS:
+        group.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
+    user.groups.add(group)
+    return user
+
+
+def url(name: str, issue: Issue) -> str:
+    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
+
+
+def status_of(issue: Issue) -> str:
+    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
+
+
+def settled(issue: Issue) -> bool:
+    """No message in flight: what was handed to the server before a pause has finished."""
+    return not Delivery.objects.filter(issue=issue, status="sending").exists()
+
+
+@pytest.fixture
+def sending(client, issue, make_subscribers, smtp_sink, celery_worker_process):
+    """An editor has started a send that lasts several seconds; some messages are out."""
+    sink, port = smtp_sink
+    sink.delay = 0.01
+    make_subscribers(AUDIENCE)
+    celery_worker_process(
+        beat=True,
+        EMAIL_URL=f"smtp://127.0.0.1:{port}",
+        MONITOR_DELIVERY_CHUNK_SIZE="20",
+        MONITOR_DELIVERY_SWEEP_SECONDS="2",
+    )
+    client.force_login(editor())
+    client.post(url("send", issue))
+    wait_for(lambda: len(sink.messages) >= 40, timeout=60)
+    return issue, sink
+
+
+def test_pause_stops_further_sends_and_resume_continues_without_duplicates(client, sending):
+    issue, sink = sending
+
+    client.post(url("pause", issue))
+    wait_for(lambda: settled(issue), timeout=30)
+    at_pause = len(sink.messages)
+    time.sleep(4)  # two sweeps and every chunk task still queued get their chance
+
+    assert len(sink.messages) == at_pause < AUDIENCE
+    assert Delivery.objects.filter(issue=issue, status="sent").count() == at_pause
+    assert SendJob.objects.get(issue=issue).state == SendJob.State.PAUSED
+    assert status_of(issue) == Issue.Status.SENDING
+
+    client.post(url("resume", issue))
+    wait_for(lambda: status_of(issue) == Issue.Status.SENT, timeout=120)
+
+    counts = Counter(sink.recipients())
+    assert len(counts) == AUDIENCE
+    assert max(counts.values()) == 1
+    assert client.get(url("progress_json", issue)).json()["percent"] == 100.0
+
+
+def test_cancel_stops_the_send_for_good(client, sending):
+    issue, sink = sending
+
+    client.post(url("cancel", issue), {"note": "Sent to the wrong list"})
+    wait_for(lambda: settled(issue), timeout=30)
+    at_cancel = len(sink.messages)
+    time.sleep(4)
+
+    assert len(sink.messages) == at_cancel < AUDIENCE
+    assert status_of(issue) == Issue.Status.CANCELLED
+    sent = Delivery.objects.filter(issue=issue, status="sent").count()
+    cancelled = Delivery.objects.filter(
+        issue=issue, status="failed", last_error="Cancelled before sending."
+    ).count()
+    assert sent == at_cancel and sent + cancelled == AUDIENCE
+    assert max(Counter(sink.recipients()).values()) == 1
+    data = client.get(url("progress_json", issue)).json()
+    assert data["finished"] and data["state"] == "cancelled"
