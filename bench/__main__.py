@@ -1,0 +1,198 @@
+"""`make bench`: every benchmark, one JSON object per line, then a short table.
+
+python -m bench                     # all six
+python -m bench --only smtp,peer    # some
+python -m bench --runs 5 --sizes 10000,100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+
+from bench import env as bench_env
+
+ORDER = ("render", "fanout", "archive", "smtp", "esp_batch", "peer")
+
+
+@dataclass
+class Context:
+    target: bench_env.Target
+    env: dict[str, str]
+    issue: object = None
+    runs: int = 3
+    sizes: tuple[int, ...] = (10_000, 100_000)
+    peer_n: int = 10_000
+    results: dict[str, dict] = field(default_factory=dict)
+
+
+def _common(ctx: Context) -> dict:
+    return {
+        "database": ctx.target.database,
+        "database_note": ctx.target.database_note,
+        "broker": ctx.target.broker,
+        "broker_note": ctx.target.broker_note,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def _table(ctx: Context) -> str:
+    r = ctx.results
+    rows = []
+
+    def add(name: str, figure: str, goal: str, ok: bool | None) -> None:
+        rows.append((name, figure, goal, "-" if ok is None else ("met" if ok else "MISSED")))
+
+    if "fanout" in r:
+        v = r["fanout"]["records_per_s"]
+        add("fanout (100k)", f"{v:,.0f} records/s", ">= 200,000", v >= 200_000)
+    if "render" in r:
+        add("render (1 core)", f"{r['render']['messages_per_s']:,.0f} messages/s", "", None)
+    for name, goal in (("smtp", 3_000), ("esp_batch", 25_000)):
+        if name in r:
+            for n in ctx.sizes:
+                v = r[name].get(f"n{n}")
+                if v:
+                    add(
+                        f"{name} ({n // 1000}k)",
+                        f"{v['messages_per_s']:,.0f} messages/s",
+                        f">= {goal:,}",
+                        v["messages_per_s"] >= goal,
+                    )
+            rss = r[name].get("peak_worker_rss_mb")
+            if rss is not None:
+                add(f"{name} worker RSS", f"{rss:,.0f} MB peak", "<= 250 MB", rss <= 250)
+    if "archive" in r:
+        a = r["archive"]
+        add(
+            "archive",
+            f"{a['requests_per_s']:,.0f} requests/s",
+            ">= 1,000",
+            a["requests_per_s"] >= 1000,
+        )
+        add("archive p99", f"{a['p99_ms']:.1f} ms", "", None)
+        add(
+            "archive queries",
+            f"{a['queries_per_page']} per page",
+            "<= 6",
+            a["queries_per_page"] <= 6,
+        )
+    if "peer" in r:
+        p = r["peer"]
+        add(
+            f"peer ({p['n'] // 1000}k)",
+            f"ours {p['ours_messages_per_s']:,.0f} / django-newsletter "
+            f"{p['theirs_messages_per_s']:,.0f} msg/s",
+            "",
+            None,
+        )
+        add("peer ratio", f"{p['ratio']:.1f}x", ">= 5", p["ratio"] >= 5)
+    width = [max(len(row[i]) for row in rows) for i in range(4)] if rows else [0] * 4
+    lines = [
+        f"Monitor benchmarks: {ctx.target.database}, {ctx.target.broker}, "
+        f"{os.cpu_count()} cores, medians of {ctx.runs} runs"
+    ]
+    for row in rows:
+        lines.append("  ".join(cell.ljust(width[i]) for i, cell in enumerate(row)).rstrip())
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(ORDER), help="comma-separated benches")
+    parser.add_argument("--runs", type=int, default=3, help="repeats of each measurement")
+    parser.add_argument("--sizes", default="10000,100000", help="audiences for smtp, esp_batch")
+    parser.add_argument("--peer-n", type=int, default=10_000, help="audience for the peer")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    args = parser.parse_args(argv)
+    chosen = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = set(chosen) - set(ORDER)
+    if unknown:
+        parser.error(f"unknown bench: {', '.join(sorted(unknown))}")
+
+    target = bench_env.choose()
+    child_env = bench_env.apply(target)
+    bench_env.create_database(target)
+    print(f"# database: {target.database_note}; broker: {target.broker_note}", file=sys.stderr)
+
+    import django
+
+    django.setup()
+    from bench import benches, data, peer
+
+    ctx = Context(
+        target=target,
+        env=child_env,
+        runs=args.runs,
+        sizes=tuple(int(s) for s in args.sizes.split(",")),
+        peer_n=args.peer_n,
+    )
+    started = time.monotonic()
+    failed = []
+    try:
+        _purge_queues()
+        data.migrate()
+        ctx.issue = data.seed_issue()
+        data.make_subscribers(ctx.issue.publication, max(100_000, *ctx.sizes, ctx.peer_n))
+        funcs = {
+            "render": benches.render,
+            "fanout": benches.fanout,
+            "archive": benches.archive,
+            "smtp": benches.smtp,
+            "esp_batch": benches.esp_batch,
+            "peer": peer.peer,
+        }
+        for name in [b for b in ORDER if b in chosen]:
+            t = time.monotonic()
+            try:
+                result = funcs[name](ctx)
+            except Exception as exc:  # one broken bench must not hide the others
+                failed.append(name)
+                result = {"bench": name, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+            result.update(_common(ctx), seconds=round(time.monotonic() - t, 1))
+            ctx.results[name] = result
+            print(json.dumps(result), flush=True)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            bench_env.drop_database(target)
+    bench_env.RESULTS.mkdir(parents=True, exist_ok=True)
+    (bench_env.RESULTS / "latest.json").write_text(
+        json.dumps(
+            {
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "total_seconds": round(time.monotonic() - started, 1),
+                **_common(ctx),
+                "results": ctx.results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print()
+    print(_table(ctx))
+    print(f"({time.monotonic() - started:.0f} s; bench/results/latest.json)")
+    return 1 if failed else 0
+
+
+def _purge_queues() -> None:
+    from monitor_site.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in ("default", "send"):
+            try:
+                conn.default_channel.queue_purge(queue)
+            except Exception:  # noqa: S112 - a queue never declared holds nothing
+                continue
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""The six benchmarks. Each returns one result dict (see `figure`)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from email.utils import format_datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from bench import data, procs
+from bench.espstub import stats as esp_stats
+from bench.smtpsink import count as sink_count
+from delivery import services
+from delivery.models import Delivery, SendJob
+from delivery.rendering import Recipient, RenderedIssue
+from issues.models import Issue
+from subscriptions.models import Subscription
+
+
+def spread(values: list[float], digits: int = 1) -> dict[str, float]:
+    return {
+        "min": round(min(values), digits),
+        "median": round(statistics.median(values), digits),
+        "max": round(max(values), digits),
+    }
+
+
+def figure(name: str, key: str, values: list[float], **extra: object) -> dict:
+    """One benchmark's result: the median as the headline figure, and the spread."""
+    return {
+        "bench": name,
+        key: round(statistics.median(values), 1),
+        "runs": len(values),
+        key + "_runs": spread(values),
+        **extra,
+    }
+
+
+def fanout(ctx, *, n: int = 100_000) -> dict:
+    """Delivery rows created for N subscribers by send_start's one INSERT … SELECT,
+    committed (PostgreSQL checks the foreign keys at commit)."""
+    issue = ctx.issue
+    data.set_audience(issue.publication, n)
+    rates = []
+    for _ in range(ctx.runs):
+        data.reset_issue(issue)
+        start = time.perf_counter()
+        with transaction.atomic():
+            created = services._fan_out(issue)
+        elapsed = time.perf_counter() - start
+        assert created == n, (created, n)
+        rates.append(n / elapsed)
+    data.reset_issue(issue)
+    return figure("fanout", "records_per_s", rates, n=n)
+
+
+def _recipients(issue: Issue, n: int) -> list[dict]:
+    return list(
+        Subscription.objects.filter(publication=issue.publication)
+        .order_by("id")
+        .values("id", "subscriber_id", "subscriber__email", "subscriber__name", "format")[:n]
+    )
+
+
+def render(ctx, *, n: int = 10_000) -> dict:
+    """Finished messages (per-recipient links signed, bytes ready for SMTP DATA) built
+    per second by one process: one core."""
+    issue = ctx.issue
+    rows = _recipients(issue, n)
+    rendered = RenderedIssue(issue)
+    rates = []
+    size = 0
+    for _ in range(max(ctx.runs, 5)):
+        date = format_datetime(timezone.now())
+        start = time.perf_counter()
+        for r in rows:
+            raw = rendered.as_bytes(
+                Recipient.for_subscription(
+                    issue_id=issue.pk,
+                    subscriber_id=r["subscriber_id"],
+                    subscription_id=r["id"],
+                    email=r["subscriber__email"],
+                    name=r["subscriber__name"],
+                    format=r["format"],
+                ),
+                date=date,
+            )
+        rates.append(n / (time.perf_counter() - start))
+        size = len(raw)
+    return figure("render", "messages_per_s", rates, n=n, message_bytes=size, cores_used=1)
+
+
+def _send_once(ctx, n: int, check: Callable[[], int], watch: list[int]) -> tuple[float, float]:
+    """Start the issue's send and wait until it is done; (seconds, peak RSS MB seen)."""
+    issue = ctx.issue
+    data.reset_issue(issue)
+    data.set_audience(issue.publication, n)
+    before = check()
+    peak = 0.0
+    start = time.perf_counter()
+    services.send_start(issue=issue)
+    deadline = start + 600
+    while True:
+        state = SendJob.objects.filter(issue=issue).values_list("state", flat=True).first()
+        if state == SendJob.State.DONE:
+            break
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"send of {n} not done after 600 s: {services.progress(issue)}")
+        peak = max([peak, *procs.rss_mb(watch).values()])
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - start
+    counts = services.progress(issue)
+    arrived = check() - before
+    if counts[Delivery.Status.SENT] != n or arrived != n:
+        raise RuntimeError(f"sent {counts}, the receiving end saw {arrived}, expected {n}")
+    return elapsed, peak
+
+
+def _end_to_end(ctx, name: str, worker_env: dict[str, str], check: Callable[[], int]) -> dict:
+    """Through `celery worker --concurrency=2`, a fresh worker per workload."""
+    out: dict[str, object] = {"bench": name, "worker": "celery prefork, concurrency 2"}
+    headline = None
+    for n in ctx.sizes:
+        worker = procs.celery_worker(f"{name}-worker-{n}", worker_env)
+        try:
+            pool = worker.children()
+            rates, peaks = [], []
+            for _ in range(ctx.runs):
+                elapsed, peak = _send_once(ctx, n, check, [worker.pid, *pool])
+                rates.append(n / elapsed)
+                peaks.append(peak)
+            hwm = procs.peak_rss_mb([worker.pid, *pool])
+        finally:
+            worker.stop()
+        out[f"n{n}"] = {
+            "messages_per_s": round(statistics.median(rates), 1),
+            "runs": len(rates),
+            "messages_per_s_runs": spread(rates),
+            "peak_worker_rss_mb": round(max(hwm.values()), 1),
+            "peak_worker_rss_total_mb": round(sum(hwm.values()), 1),
+        }
+        headline = out[f"n{n}"]
+    out["messages_per_s"] = headline["messages_per_s"]
+    out["peak_worker_rss_mb"] = headline["peak_worker_rss_mb"]
+    out["n"] = list(ctx.sizes)
+    out["runs"] = ctx.runs
+    return out
+
+
+def smtp(ctx) -> dict:
+    sink, port = procs.smtp_sink(ctx.env)
+    try:
+        env = {**ctx.env, "EMAIL_URL": f"smtp://127.0.0.1:{port}"}
+        result = _end_to_end(ctx, "smtp", env, lambda: sink_count(port)[0])
+        result["sink"] = "bench.smtpsink (asyncio, one process)"
+        ctx.smtp_sink_port = None
+        return result
+    finally:
+        sink.stop()
+
+
+def esp_batch(ctx) -> dict:
+    stub, port = procs.esp_stub(ctx.env)
+    try:
+        env = {
+            **ctx.env,
+            "ANYMAIL_ESP": "mailgun",
+            "ANYMAIL_MAILGUN_API_KEY": "key-bench",
+            "ANYMAIL_MAILGUN_API_URL": f"http://127.0.0.1:{port}/v3",
+        }
+        result = _end_to_end(ctx, "esp_batch", env, lambda: esp_stats(port)["recipients"])
+        calls = esp_stats(port)["calls"]
+        result["esp"] = "mailgun batch API stand-in (bench.espstub)"
+        result["api_calls"] = calls
+        result["delivery_rows_written"] = True
+        return result
+    finally:
+        stub.stop()
+
+
+def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-H",
+            "Host: 127.0.0.1",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"wrk saw {non2xx.group(1)} error responses:\n{out}")
+    return rps, p99
+
+
+def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float]:
+    """A small asyncio load generator, for machines without wrk (it costs more CPU)."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    request = (
+        f"GET {parts.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    ).encode()
+    latencies: list[float] = []
+
+    async def client(stop: float) -> None:
+        while time.perf_counter() < stop:
+            t = time.perf_counter()
+            reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+            writer.write(request)
+            response = await reader.read()
+            writer.close()
+            if not response.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(response[:200])
+            latencies.append(time.perf_counter() - t)
+
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(client(start + seconds) for _ in range(connections)))
+        return time.perf_counter() - start
+
+    elapsed = asyncio.run(main())
+    latencies.sort()
+    return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99)] * 1000
+
+
+def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
+    """The issue page under gunicorn (2 sync workers) and a local load generator."""
+    issue = ctx.issue
+    data.reset_issue(issue)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
+    issue.refresh_from_db()
+    path = issue.get_absolute_url()
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=procs.ROOT,
+        env=ctx.env,
+        check=True,
+    )
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.get(path, secure=True)  # warm: the first request loads templates and URLs
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, secure=True)
+    assert response.status_code == 200, response.status_code
+    port = procs.free_port()
+    server = procs.Child(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers=2",
+            f"--bind=127.0.0.1:{port}",
+            "--error-logfile=-",
+            "monitor_site.wsgi:application",
+        ],
+        ctx.env,
+    )
+    try:
+        procs.wait_port(port, server.proc)
+        url = f"http://127.0.0.1:{port}{path}"
+        load = _wrk if shutil.which("wrk") else _python_load
+        load(url, 2, connections)  # warm both workers
+        rates, p99s = [], []
+        for _ in range(ctx.runs):
+            rps, p99 = load(url, seconds, connections)
+            rates.append(rps)
+            p99s.append(p99)
+    finally:
+        server.stop()
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.APPROVED)
+    return figure(
+        "archive",
+        "requests_per_s",
+        rates,
+        p99_ms=round(statistics.median(p99s), 2),
+        p99_ms_runs=spread(p99s, 2),
+        queries_per_page=len(queries),
+        page_bytes=len(response.content),
+        server="gunicorn, 2 sync workers",
+        load_generator=f"wrk -t1 -c{connections}" if load is _wrk else "bench asyncio client",
+        seconds_per_run=seconds,
+        url_path=path,
+        debug=settings.DEBUG,
+    )

@@ -1,0 +1,95 @@
+"""The workload: the seed issue, approved, and up to 100,000 active subscribers."""
+
+from __future__ import annotations
+
+import io
+
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.db.models import Case, Value, When
+from django.utils import timezone
+
+from delivery.models import Delivery, DeliveryEvent, SendJob
+from issues.management.commands.load_demo import DEMO_DETAILS, SEED
+from issues.models import Issue, Publication
+from subscriptions.models import Subscriber, Subscription
+
+_audience: dict[int, int] = {}
+
+
+def migrate() -> None:
+    call_command("migrate", verbosity=0, interactive=False)
+    call_command("createcachetable", verbosity=0)
+
+
+def seed_issue() -> Issue:
+    """The seed issue imported as the editors would, approved and ready to send."""
+    call_command("import_archive", str(SEED), status=Issue.Status.APPROVED, stdout=io.StringIO())
+    issue = Issue.objects.select_related("publication").get()
+    Publication.objects.filter(pk=issue.publication_id).update(**DEMO_DETAILS)
+    return Issue.objects.select_related("publication", "volume").get(pk=issue.pk)
+
+
+def make_subscribers(publication: Publication, count: int) -> None:
+    """`count` confirmed readers of the publication, half of them with a name."""
+    now = timezone.now()
+    batch = 10_000
+    for start in range(0, count, batch):
+        subscribers = Subscriber.objects.bulk_create(
+            Subscriber(
+                email=f"reader{n}@example.org",
+                name=f"Reader {n}" if n % 2 else "",
+                source=Subscriber.Source.IMPORT,
+            )
+            for n in range(start, min(start + batch, count))
+        )
+        Subscription.objects.bulk_create(
+            Subscription(
+                subscriber=s,
+                publication=publication,
+                status=Subscription.Status.ACTIVE,
+                format=Subscription.Format.HTML,
+                confirmed_at=now,
+            )
+            for s in subscribers
+        )
+    _audience[publication.pk] = count
+    analyze()
+
+
+def analyze() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+
+def set_audience(publication: Publication, count: int) -> None:
+    """Make the first `count` subscriptions active and the rest unsubscribed."""
+    if _audience.get(publication.pk) == count:
+        return
+    ids = Subscription.objects.filter(publication=publication).order_by("id")
+    cut = ids.values_list("id", flat=True)[count - 1]
+    Subscription.objects.filter(publication=publication).update(
+        status=Case(
+            When(id__lte=cut, then=Value(Subscription.Status.ACTIVE)),
+            default=Value(Subscription.Status.UNSUBSCRIBED),
+        )
+    )
+    _audience[publication.pk] = count
+    analyze()
+
+
+def reset_issue(issue: Issue) -> None:
+    """Back to approved with no delivery rows, as if it had never been sent."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"TRUNCATE {DeliveryEvent._meta.db_table}, {Delivery._meta.db_table}"
+                )
+        else:
+            DeliveryEvent.objects.all().delete()
+            Delivery.objects.all().delete()
+        SendJob.objects.filter(issue=issue).delete()
+        Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.APPROVED)
+    issue.refresh_from_db()
