@@ -65,37 +65,46 @@ def bar_chart(rows: Sequence[tuple[str, str, int]], *, title: str) -> SafeString
 def timeline_chart(series: dict[str, Sequence[int]], *, labels: dict[str, str], title: str):
     """One line per series over hourly buckets, with a legend; x is hours since start."""
     hours = max((len(v) for v in series.values()), default=0) or 1
-    left, right, top_pad, plot_h, legend_h = 50, 20, 10, 200, 24
-    plot_w = 8 * hours
-    width, height = left + plot_w + right, top_pad + plot_h + 30 + legend_h
+    left, right, top_pad, plot_h = 50, 20, 10, 200
+    plot_w = 12 * hours
+    width = left + plot_w + right
+    # the legend wraps to as many rows as it needs (about 7 px per character)
+    legend, lx, ly = [], left, 0
+    for key in series:
+        item = 24 + 7 * len(labels.get(key, key))
+        if lx + item > width and lx > left:
+            lx, ly = left, ly + 18
+        legend.append((key, lx, ly))
+        lx += item
+    axis_y = top_pad + plot_h
+    height = axis_y + 30 + ly + 18
     top = _nice_max(max((max(v, default=0) for v in series.values()), default=0))
-    x = lambda h: left + plot_w * h / max(1, hours - 1)  # noqa: E731
-    y = lambda n: top_pad + plot_h - plot_h * n / top  # noqa: E731
+    x = lambda h: left + plot_w * h / hours  # noqa: E731
+    y = lambda n: axis_y - plot_h * n / top  # noqa: E731
     body = [
-        f'<line x1="{left}" y1="{y(0):.1f}" x2="{left + plot_w}" y2="{y(0):.1f}" stroke="#999"/>',
-        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{y(0):.1f}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{axis_y}" x2="{left + plot_w}" y2="{axis_y}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{axis_y}" stroke="#999"/>',
     ]
-    for tick in (0, top // 2, top):
+    for tick in sorted({0, top // 2, top}):
         body.append(
             f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:,}</text>'
             f'<line x1="{left}" y1="{y(tick):.1f}" x2="{left + plot_w}" y2="{y(tick):.1f}" '
             'stroke="#eee"/>'
         )
     for hour in range(0, hours + 1, 6):
-        hx = min(x(hour), left + plot_w)
-        body.append(f'<text x="{hx:.1f}" y="{y(0) + 16:.1f}" text-anchor="middle">{hour}h</text>')
-    legend_x = left
-    for key, values in series.items():
+        body.append(
+            f'<text x="{x(hour):.1f}" y="{axis_y + 16}" text-anchor="middle">{hour}h</text>'
+        )
+    for key, lx, ly in legend:
+        values = series[key]
         color = COLORS.get(key, FALLBACK)
         name = escape(labels.get(key, key))
-        points = " ".join(f"{x(h):.1f},{y(n):.1f}" for h, n in enumerate(values))
+        # each hour's count is drawn at the middle of its hour
+        points = " ".join(f"{x(h + 0.5):.1f},{y(n):.1f}" for h, n in enumerate(values))
         body.append(
             f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{points}">'
             f"<title>{name}: {sum(values):,} in {hours} hours</title></polyline>"
+            f'<rect x="{lx}" y="{axis_y + 28 + ly}" width="10" height="10" fill="{color}"/>'
+            f'<text x="{lx + 14}" y="{axis_y + 37 + ly}">{name}</text>'
         )
-        body.append(
-            f'<rect x="{legend_x}" y="{height - 16}" width="10" height="10" fill="{color}"/>'
-            f'<text x="{legend_x + 14}" y="{height - 7}">{name}</text>'
-        )
-        legend_x += 24 + 7 * len(labels.get(key, key))
     return _svg(width, height, title, body)
