@@ -98,7 +98,14 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[list[str], bytes]] = []
+        self.refuse: set[str] = set()  # answered 550, as for a mailbox that does not exist
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         with self.lock:

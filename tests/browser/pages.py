@@ -87,6 +87,18 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
     ]
 
 
+# --- the admin ------------------------------------------------------------------------
+
+
+def admin_log_in(page, base: str, username: str, password: str) -> None:
+    """Log in through the admin's own form, as a person does."""
+    page.goto(base + "/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Site administration").wait_for()
+
+
 # --- messages -------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from subscriptions.models import Subscriber, Subscription, Suppression
 from subscriptions.services import suppression_add
 from tests.browser.checkers import ADMIN_KNOWN, assert_accessible, link, screenshot
+from tests.browser.pages import admin_log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -34,14 +35,6 @@ def staff_member(transactional_db) -> User:
     return user
 
 
-def log_in(page, live_server, user: User) -> None:
-    page.goto(live_server.url + "/admin/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", name="Site administration")).to_be_visible()
-
-
 def run_action(page, label: str, row: str) -> None:
     page.get_by_role("row", name=row).get_by_role("checkbox").check()
     page.get_by_role("combobox", name="Action:").select_option(label=label)
@@ -59,7 +52,7 @@ def test_staff_approve_a_request_and_lift_a_suppression(
     )
     suppression = suppression_add(email="carol@example.org", reason="bounced", source="esp")
 
-    log_in(page, live_server, staff_member)
+    admin_log_in(page, live_server.url, staff_member.username, PASSWORD)
     assert_accessible(page, "admin: index", known=ADMIN_KNOWN)
 
     page.get_by_role("link", name="Subscription requests").click()
