@@ -390,6 +390,16 @@ def test_mailgun_needs_its_signature_as_well(webhooks_on, client, sent):
     assert snapshot() == before
 
 
+def test_a_webhook_for_an_esp_not_set_up_here_answers_404(settings, client, sent):
+    # The secret is set, Mailgun's signing key is not: anymail cannot check its signature.
+    settings.ANYMAIL = {
+        k: v for k, v in settings.ANYMAIL.items() if not k.startswith("MAILGUN")
+    } | {"WEBHOOK_SECRET": SECRET}
+    before = snapshot()
+    assert sent.hook("mailgun", "hard_bounce").post(client).status_code == 404
+    assert snapshot() == before
+
+
 # --- what events do ---------------------------------------------------------------------
 
 
