@@ -192,3 +192,23 @@ def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: flo
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run transactional tests after the others, again. pytest-django sorts them last,
+    but pytest then groups the browser tests by their session-scoped `browser_name`
+    parameter and moves them first; their flush empties the groups and permissions
+    that migrations made, which the tests after them need. A stable sort keeps every
+    other order as it was."""
+
+    def transactional(item: pytest.Item) -> bool:
+        marker = item.get_closest_marker("django_db")
+        fixtures = getattr(item, "fixturenames", ())
+        return bool(
+            (marker and marker.kwargs.get("transaction"))
+            or "transactional_db" in fixtures
+            or "live_server" in fixtures
+        )
+
+    items.sort(key=transactional)
