@@ -2,32 +2,7 @@
 
 from django.db import migrations
 
-ANALYST_PERMISSIONS = [
-    ("issues", "view_publication"),
-    ("issues", "view_mastheadmember"),
-    ("issues", "view_volume"),
-    ("issues", "add_volume"),
-    ("issues", "view_issue"),
-    ("issues", "add_issue"),
-    ("issues", "change_issue"),
-    ("issues", "submit_issue"),
-    ("issues", "view_article"),
-    ("issues", "add_article"),
-    ("issues", "change_article"),
-    ("issues", "delete_article"),
-    ("issues", "view_issueevent"),
-]
-EDITOR_PERMISSIONS = ANALYST_PERMISSIONS + [
-    ("issues", "change_publication"),
-    ("issues", "add_mastheadmember"),
-    ("issues", "change_mastheadmember"),
-    ("issues", "delete_mastheadmember"),
-    ("issues", "change_volume"),
-    ("issues", "delete_issue"),
-    ("issues", "approve_issue"),
-    ("issues", "send_issue"),
-]
-GROUPS = {"Analysts": ANALYST_PERMISSIONS, "Editors": EDITOR_PERMISSIONS}
+from issues.permissions import GROUPS, ensure_groups
 
 
 def create_groups(apps, schema_editor):
@@ -44,15 +19,7 @@ def create_groups(apps, schema_editor):
     finally:
         app_config.models_module = None
 
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, wanted in GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in wanted:
-            permission = Permission.objects.get(
-                content_type__app_label=app_label, codename=codename
-            )
-            group.permissions.add(permission)
+    ensure_groups(apps=apps)
 
 
 def remove_groups(apps, schema_editor):
