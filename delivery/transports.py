@@ -65,6 +65,45 @@ def _envelope_address(address: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
+def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
+    """`smtp.sendmail(sender, [rcpt], raw)` for a message already in CRLF bytes: the same
+    commands, replies and exceptions, with the dot-stuffing done by `bytes.replace`
+    instead of smtplib's regular expression, which costs more than building the message."""
+    smtp.ehlo_or_helo_if_needed()
+    options = [f"size={len(raw)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+    code, resp = smtp.mail(sender, options)
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()
+        raise smtplib.SMTPSenderRefused(code, resp, sender)
+    code, resp = smtp.rcpt(rcpt)
+    if code not in (250, 251):
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()
+        raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+    smtp.putcmd("data")
+    code, resp = smtp.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, resp)
+    data = raw.replace(b"\n.", b"\n..")
+    if data[:1] == b".":
+        data = b"." + data
+    if data[-2:] != b"\r\n":
+        data += b"\r\n"
+    smtp.send(data + b".\r\n")
+    code, resp = smtp.getreply()
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            smtp._rset()
+        raise smtplib.SMTPDataError(code, resp)
+
+
 class SmtpTransport:
     """Raw bytes over one SMTP connection opened by Django's SMTP backend (so TLS and
     authentication settings apply), one transaction per recipient."""
@@ -97,8 +136,8 @@ class SmtpTransport:
             delivery_id, recipient = pending.pop(0)
             try:
                 rcpt = _envelope_address(recipient.email)
-                smtp.sendmail(
-                    rendered.envelope_from, [rcpt], rendered.as_bytes(recipient, date=date)
+                _sendmail(
+                    smtp, rendered.envelope_from, rcpt, rendered.as_bytes(recipient, date=date)
                 )
                 outcome.sent[delivery_id] = ""
             except smtplib.SMTPRecipientsRefused as exc:
