@@ -360,21 +360,31 @@ def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:
     """Write the outcome of every row of a chunk, touching only rows we still hold."""
     now = timezone.now()
     final = {"claim": None, "lease_until": None, "enqueued_at": None}
+    # One UPDATE per distinct message id or reason, not per row: a batch API gives one
+    # id to the whole call (Mailgun, SparkPost), and a refused call one reason to all.
+    sent_by_id: dict[str, list[int]] = {}
+    for delivery_id, message_id in outcome.sent.items():
+        sent_by_id.setdefault(message_id[:200], []).append(delivery_id)
+    failed_by_reason: dict[str, list[int]] = {}
+    for delivery_id, reason in outcome.failed.items():
+        failed_by_reason.setdefault(reason, []).append(delivery_id)
     with transaction.atomic():
-        with_ids = {i: m for i, m in outcome.sent.items() if m}
-        plain = [i for i, m in outcome.sent.items() if not m]
-        if plain:
-            mine.filter(id__in=plain).update(
+        singles = []
+        for message_id, ids in sent_by_id.items():
+            if message_id and len(ids) == 1:
+                singles.append(Delivery(id=ids[0], esp_message_id=message_id))
+                continue
+            shared = {"esp_message_id": message_id} if message_id else {}
+            mine.filter(id__in=ids).update(
+                status=Status.SENT, sent_at=now, last_error="", **shared, **final
+            )
+        if singles:
+            mine.filter(id__in=[row.id for row in singles]).update(
                 status=Status.SENT, sent_at=now, last_error="", **final
             )
-        if with_ids:
-            rows = [Delivery(id=i, esp_message_id=m[:200]) for i, m in with_ids.items()]
-            mine.filter(id__in=list(with_ids)).update(
-                status=Status.SENT, sent_at=now, last_error="", **final
-            )
-            Delivery.objects.bulk_update(rows, ["esp_message_id"], batch_size=500)
-        for delivery_id, reason in outcome.failed.items():
-            mine.filter(id=delivery_id).update(status=Status.FAILED, last_error=reason, **final)
+            Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
+        for reason, ids in failed_by_reason.items():
+            mine.filter(id__in=ids).update(status=Status.FAILED, last_error=reason, **final)
         for delivery_id, error in outcome.retry.items():
             if attempts[delivery_id] >= settings.DELIVERY_MAX_ATTEMPTS:
                 mine.filter(id=delivery_id).update(
