@@ -17,7 +17,6 @@ import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
 
 PATH = re.compile(r"^/v3/([^/]+)/messages$")
 TO_FIELD = re.compile(rb'name="to"\r\n')
@@ -60,7 +59,9 @@ class Handler(BaseHTTPRequestHandler):
         if (self.headers.get("Content-Type") or "").startswith("multipart/form-data"):
             recipients = len(TO_FIELD.findall(body))
         else:
-            recipients = len(parse_qs(body.decode("ascii")).get("to", []))
+            # counted, not parsed: a batch form is hundreds of KB and the stand-in must
+            # not be what is measured
+            recipients = body.count(b"&to=") + body.startswith(b"to=")
         if not recipients:
             self._answer(400, {"message": "'to' parameter is missing"})
             return
