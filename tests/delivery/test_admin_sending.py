@@ -141,14 +141,31 @@ def test_editor_change_form_offers_the_sending_actions(
 ):
     client.force_login(editor)
     ContentType.objects.clear_cache()  # the same count whatever ran before
-    # the editorial change form's 9 (with its content type), the send job, preflight's 4
-    with django_assert_num_queries(14):
+    # the editorial change form's 9 (with its content type; the send job comes with the
+    # issue) and preflight's 4
+    with django_assert_num_queries(13):
         page = client.get(url("change", issue)).content.decode()
 
     assert "Send a test to me (editor@example.org)" in page
     assert url("send", issue) in page
     assert 'value="Schedule"' in page
     assert 'alt="Fail"' not in page
+
+
+def test_a_draft_change_form_costs_no_query_for_sending(
+    client, editor, make_issue, django_assert_num_queries
+):
+    draft = make_issue(status=Issue.Status.DRAFT)
+    client.force_login(editor)
+    ContentType.objects.clear_cache()
+
+    # the editorial change form's own: session, user, issue (its send job joined),
+    # permissions (2), events, articles, content type, and the two select boxes
+    with django_assert_num_queries(10):
+        page = client.get(url("change", draft)).content.decode()
+
+    assert url("preview", draft) in page
+    assert "Preflight checks" not in page and "Send now" not in page
 
 
 def test_a_link_to_a_missing_archive_page_fails_preflight(client, editor, make_issue):
@@ -340,7 +357,7 @@ def test_pause_stops_further_sends_and_resume_sends_the_rest_once(
     assert any("paused" in t for t in texts(response))
     # while sending: no preflight, one aggregate for the progress bar
     ContentType.objects.clear_cache()
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10):
         page = client.get(url("change", issue)).content.decode()
     assert 'value="Resume"' in page and 'value="Pause"' not in page
 
