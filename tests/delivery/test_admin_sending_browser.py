@@ -4,7 +4,6 @@ reloading the page, while a real worker sends to a real SMTP server."""
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections import Counter
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from issues.models import Issue
@@ -50,15 +49,8 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 
 
 def editor() -> User:
-    # a transactional test empties the groups the migration made: make it again
-    groups = importlib.import_module("issues.migrations.0003_editorial_groups")
-    group, _ = Group.objects.get_or_create(name="Editors")
-    for app_label, codename in groups.EDITOR_PERMISSIONS:
-        group.permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
     user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-    user.groups.add(group)
+    user.groups.add(Group.objects.get(name="Editors"))
     return user
 
 

@@ -4,12 +4,11 @@ cancel stops the send for good."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from delivery.models import Delivery, SendJob
@@ -22,16 +21,8 @@ AUDIENCE = 400
 
 
 def editor() -> User:
-    """An editor. A transactional test empties every table, the groups that the
-    migration made too: make the group again from the migration's own list."""
-    groups = importlib.import_module("issues.migrations.0003_editorial_groups")
-    group, _ = Group.objects.get_or_create(name="Editors")
-    for app_label, codename in groups.EDITOR_PERMISSIONS:
-        group.permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
     user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-    user.groups.add(group)
+    user.groups.add(Group.objects.get(name="Editors"))
     return user
 
 
