@@ -54,10 +54,9 @@ def draw(results_path: Path, out: Path) -> None:
     labels = [d[0] for d in data]
     values = [d[1] for d in data]
     ax.bar(labels, values, color=[d[2] for d in data])
-    ax.set_yscale("log")
-    ax.set_ylabel("messages per second (log scale)")
+    ax.set_ylabel("messages per second")
     for i, v in enumerate(values):
-        ax.text(i, v * 1.08, f"{v:,.0f}", ha="center", fontsize=9)
+        ax.text(i, v + max(values) * 0.01, f"{v:,.0f}", ha="center", fontsize=9)
     ax.set_title(
         f"Sending one issue: Monitor vs django-newsletter "
         f"({results['database']}, {results['broker']}, {results['cores']} cores)",
