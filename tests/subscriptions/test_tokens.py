@@ -112,3 +112,21 @@ def test_a_token_signed_with_another_key_is_refused(client, pending):
     assert (
         client.post(f"/unsubscribe/{forged}/", {"List-Unsubscribe": "One-Click"}).status_code == 400
     )
+
+
+def test_tokens_are_exactly_djangos_timestamp_signer_tokens(settings):
+    import time_machine
+    from django.core import signing
+
+    from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
+
+    with time_machine.travel("2026-11-28 12:00:00", tick=False):
+        for purpose in (UNSUBSCRIBE, PREFERENCES):
+            assert make_token(purpose, 42) == signing.TimestampSigner(salt=purpose).sign("42")
+
+    # a token signed before a key rotation still reads with the old key as a fallback
+    old = make_token(UNSUBSCRIBE, 7)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-" + "k" * 40
+    assert read_token(UNSUBSCRIBE, old) == "7"
+    assert make_token(UNSUBSCRIBE, 7) != old
