@@ -7,10 +7,8 @@ worker delivers to a real SMTP server, and reads the counts in the report."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Group, User
 from playwright.sync_api import expect
 
 from delivery.models import Delivery
@@ -35,16 +33,9 @@ SECOND = "Kyiv's parliament passed the budget at the third reading."
 
 
 def staff_user(username: str, group_name: str) -> User:
-    # A transactional test empties the groups the migration made: make them again,
-    # with the migration's own lists of permissions.
-    groups = importlib.import_module("issues.migrations.0003_editorial_groups")
-    group, _ = Group.objects.get_or_create(name=group_name)
-    for app_label, codename in groups.GROUPS[group_name]:
-        group.permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
+    """A member of the group the editorial migration makes ("Analysts", "Editors")."""
     user = User.objects.create_user(username, f"{username}@example.org", PASSWORD, is_staff=True)
-    user.groups.add(group)
+    user.groups.add(Group.objects.get(name=group_name))
     return user
 
 
