@@ -105,7 +105,9 @@ class StartResult:
 
 def _fan_out(issue: Issue) -> int:
     """Create the Delivery rows of the audience in one statement: active subscriptions
-    of the publication whose address is not suppressed. Existing rows are kept."""
+    of the publication whose address is not suppressed. It runs once per issue, in the
+    transaction that moves the issue to sending; should it ever run twice, the unique
+    pair makes that transaction fail whole rather than double anything."""
     d, s, sub, sup = (
         Delivery._meta.db_table,
         Subscription._meta.db_table,
@@ -119,7 +121,6 @@ def _fan_out(issue: Issue) -> int:
         FROM {s} s JOIN {sub} p ON p.id = s.subscriber_id
         WHERE s.publication_id = %s AND s.status = %s
           AND NOT EXISTS (SELECT 1 FROM {sup} x WHERE x.email = p.email AND x.lifted_at IS NULL)
-        ON CONFLICT DO NOTHING
     """  # noqa: S608 - table names come from the models, values are parameters
     with connection.cursor() as cursor:
         cursor.execute(
