@@ -404,7 +404,7 @@ def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:
 
 def finish_if_done(*, issue_id: int) -> bool:
     """Mark the issue sent once every row is final. Returns whether it is done."""
-    if Delivery.objects.filter(issue_id=issue_id).unfinished().exists():
+    if Delivery.objects.filter(issue_id=issue_id).any_unfinished():
         return False
     with transaction.atomic():
         updated = SendJob.objects.filter(issue_id=issue_id, state=SendJob.State.RUNNING).update(
@@ -455,9 +455,10 @@ def sweep() -> dict[str, int]:
             continue
         stale = timezone.now() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
         rows = Delivery.objects.filter(issue_id=job.issue_id)
-        busy = rows.filter(
-            Q(status=Status.SENDING) | Q(status=Status.QUEUED, enqueued_at__gte=stale)
-        ).exists()
+        busy = (
+            rows.filter(status=Status.SENDING).exists()
+            or rows.filter(status=Status.QUEUED, enqueued_at__gte=stale).exists()
+        )
         # A running pump hands out stale rows itself; only a stalled send needs a push.
         if not busy:
             dispatched += dispatch(issue_id=job.issue_id)
