@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.core.cache import cache
 from django.utils import timezone
 
 from tests.browser.checkers import CHROMIUM, FIGURES, SERIOUS, require_axe, require_chromium
@@ -60,19 +59,6 @@ def page(page):
     require_axe()
     page.set_default_timeout(20_000)
     return page
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(request) -> None:
-    # Rate-limit counts live in the database cache, which outlives transactional tests.
-    names = request.fixturenames
-    if "transactional_db" in names or "live_server" in names:
-        request.getfixturevalue("transactional_db")
-    elif "db" in names:
-        request.getfixturevalue("db")
-    else:
-        return
-    cache.clear()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

@@ -7,10 +7,31 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiosmtpd.controller import Controller
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
 from django.utils import timezone
 
 from issues.models import Article, Issue, Publication, Volume
 from subscriptions.models import Subscriber, Subscription
+
+
+def member_of(group: str, username: str, *, email: str | None = None) -> User:
+    """A staff user in one of the groups the editorial migration creates."""
+    user = User.objects.create_user(
+        username, f"{username}@example.org" if email is None else email, "pw", is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def url(name: str, issue: Issue) -> str:
+    """An Issue admin URL added by the sending admin (`preview`, `send`, …)."""
+    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
+
+
+def status_of(issue: Issue) -> str:
+    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
+
 
 BODY = """The leadership seems **confused** and worried by the new policy toward
 its union partner (Itar-Tass, December 15-16, 1999).

@@ -10,26 +10,18 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
-from django.urls import reverse
 from django.utils import timezone
 
 from delivery import services
 from delivery.models import Delivery, SendJob
 from issues.models import Article, Issue
 from subscriptions.models import Subscription, Suppression
+from tests.delivery.conftest import member_of, status_of, url
 
 pytestmark = pytest.mark.django_db
-
-
-def member_of(group: str, username: str, *, email: str | None = None) -> User:
-    user = User.objects.create_user(
-        username, f"{username}@example.org" if email is None else email, "pw", is_staff=True
-    )
-    user.groups.add(Group.objects.get(name=group))
-    return user
 
 
 @pytest.fixture
@@ -42,16 +34,8 @@ def editor() -> User:
     return member_of("Editors", "editor")
 
 
-def url(name: str, issue: Issue) -> str:
-    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
-
-
 def texts(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
-
-
-def status_of(issue: Issue) -> str:
-    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
 
 
 # --- preview and preflight ---------------------------------------------------------

@@ -8,30 +8,15 @@ import time
 from collections import Counter
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.urls import reverse
 
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
 from tests.conftest import wait_for
+from tests.delivery.conftest import member_of, status_of, url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 AUDIENCE = 400
-
-
-def editor() -> User:
-    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Editors"))
-    return user
-
-
-def url(name: str, issue: Issue) -> str:
-    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
-
-
-def status_of(issue: Issue) -> str:
-    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
 
 
 def settled(issue: Issue) -> bool:
@@ -51,7 +36,7 @@ def sending(client, issue, make_subscribers, smtp_sink, celery_worker_process):
         MONITOR_DELIVERY_CHUNK_SIZE="20",
         MONITOR_DELIVERY_SWEEP_SECONDS="2",
     )
-    client.force_login(editor())
+    client.force_login(member_of("Editors", "editor"))
     client.post(url("send", issue))
     wait_for(lambda: len(sink.messages) >= 40, timeout=60)
     return issue, sink

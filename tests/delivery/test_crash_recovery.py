@@ -16,6 +16,7 @@ from delivery.models import Delivery
 from delivery.tasks import send_chunk
 from issues.models import Issue
 from tests.conftest import purge_queues, wait_for
+from tests.delivery.conftest import status_of
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -28,10 +29,6 @@ FAST_RECOVERY = {
 
 def worker_env(port: int) -> dict[str, str]:
     return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
-
-
-def status_of(issue: Issue) -> str:
-    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
 
 
 def message_ids_by_recipient(sink) -> dict[str, set[str]]:

@@ -6,21 +6,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
 from delivery import reports, services
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
+from tests.delivery.conftest import member_of
 
 pytestmark = pytest.mark.django_db
-
-
-def member_of(group: str, username: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.org", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
 
 
 def progress_url(issue: Issue | int) -> str:

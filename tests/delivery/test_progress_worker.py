@@ -9,29 +9,14 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.urls import reverse
 from django.utils import timezone
 
 from delivery.models import SendJob
 from issues.models import Issue
 from tests.conftest import wait_for
+from tests.delivery.conftest import member_of, status_of, url
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def editor() -> User:
-    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name="Editors"))
-    return user
-
-
-def url(name: str, issue: Issue) -> str:
-    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
-
-
-def status_of(issue: Issue) -> str:
-    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
 
 
 def test_editor_sends_and_watches_the_bar_reach_100_percent(
@@ -41,7 +26,7 @@ def test_editor_sends_and_watches_the_bar_reach_100_percent(
     sink.delay = 0.003  # a send that lasts a few seconds, so that progress is seen moving
     subscribers = make_subscribers(600)
     celery_worker_process(EMAIL_URL=f"smtp://127.0.0.1:{port}", MONITOR_DELIVERY_CHUNK_SIZE="50")
-    client.force_login(editor())
+    client.force_login(member_of("Editors", "editor"))
 
     preview = client.get(url("preview", issue))
     assert preview.status_code == 200
@@ -84,7 +69,7 @@ def test_an_issue_scheduled_in_the_admin_is_started_by_beat(
     celery_worker_process(
         beat=True, EMAIL_URL=f"smtp://127.0.0.1:{port}", MONITOR_DELIVERY_SWEEP_SECONDS="2"
     )
-    client.force_login(editor())
+    client.force_login(member_of("Editors", "editor"))
     at = timezone.localtime() + timedelta(seconds=4)
 
     client.post(url("schedule", issue), {"at": at.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -107,7 +92,7 @@ def test_an_unscheduled_issue_is_not_sent_by_beat(
     worker = celery_worker_process(
         beat=True, EMAIL_URL=f"smtp://127.0.0.1:{port}", MONITOR_DELIVERY_SWEEP_SECONDS="2"
     )
-    client.force_login(editor())
+    client.force_login(member_of("Editors", "editor"))
     at = timezone.localtime() + timedelta(seconds=3)
     client.post(url("schedule", issue), {"at": at.strftime("%Y-%m-%dT%H:%M:%S")})
     client.post(url("unschedule", issue))

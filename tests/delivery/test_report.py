@@ -9,25 +9,14 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.urls import reverse
 
 from delivery import charts, reports, services
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from issues.models import Issue
+from tests.delivery.conftest import member_of, url
 
 pytestmark = pytest.mark.django_db
 _keys = count()
-
-
-def member_of(group: str, username: str) -> User:
-    user = User.objects.create_user(username, f"{username}@example.org", "pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-def url(name: str, issue: Issue) -> str:
-    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
 
 
 def event(delivery: Delivery, kind: str, at, **fields) -> DeliveryEvent:

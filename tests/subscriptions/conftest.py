@@ -11,24 +11,10 @@ from collections.abc import Callable
 
 import pytest
 from celery.app.task import Task
-from django.core.cache import cache
 from django.test import Client
 
 from issues.models import Publication
 from subscriptions.models import Subscriber, Subscription
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(request) -> None:
-    # The database cache outlives transactional tests; rate-limit counts must not leak.
-    names = request.fixturenames
-    if "transactional_db" in names or "live_server" in names:
-        request.getfixturevalue("transactional_db")
-    elif "db" in names:
-        request.getfixturevalue("db")
-    else:
-        return
-    cache.clear()
 
 
 @pytest.fixture(autouse=True)
