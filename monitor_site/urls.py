@@ -4,6 +4,9 @@ from django.urls import include, path
 from delivery import webhooks
 from monitor_site import views
 
+admin.site.site_header = "Monitor"
+admin.site.site_title = "Monitor admin"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
