@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -481,6 +481,9 @@ def _import_row_errors(row: dict[str | None, Any]) -> list[str]:
     return errors
 
 
+IMPORT_BLOCK = 1000
+
+
 def subscribers_import(
     *,
     rows: Iterable[tuple[int, dict[str | None, Any]]],
@@ -493,13 +496,14 @@ def subscribers_import(
 
     Never a duplicate: a known address is updated (blank details filled in, the
     subscription added); a repeated address in the file, a suppressed one, or one that
-    unsubscribed earlier is skipped (an import never resubscribes anyone). Each row is
-    its own transaction, so an invalid row never stops the valid ones. Without
+    unsubscribed earlier is skipped (an import never resubscribes anyone). Rows are
+    checked before anything is written, so an invalid row never stops the valid ones;
+    valid rows are written a block at a time, each block in one transaction. Without
     `confirmed` new subscriptions are pending and each person gets one confirmation
     (re-permission) email."""
     report = ImportReport()
     seen: dict[str, int] = {}
-    now = timezone.now()
+    block: list[tuple[int, str, dict[str, str]]] = []
     for line, raw in rows:
         row = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
         email = normalize_email(row.get("email") or "")
@@ -513,41 +517,100 @@ def subscribers_import(
             )
             continue
         seen[email] = line
-        if is_suppressed(email):
-            report.rows.append(ImportRow(line, SKIPPED, email, "on the suppression list"))
-            continue
         details = {k: row.get(k) or "" for k in ("name", "organization", "fax", "postal_address")}
-        with transaction.atomic():
-            subscriber, created = Subscriber.objects.get_or_create(
-                email=email,
-                defaults={**details, "source": source, "consent_form": form[:100]},
-            )
-            changed = [] if created else _fill_blanks(subscriber, **details)
-            subscription, new = Subscription.objects.get_or_create(
-                subscriber=subscriber,
-                publication=publication,
-                defaults={
-                    "status": Status.ACTIVE if confirmed else Status.PENDING,
-                    "confirmed_at": now if confirmed else None,
-                },
-            )
-            if new:
-                SubscriptionEvent.objects.create(
-                    subscription=subscription,
-                    to_status=subscription.status,
-                    reason=f"{form} (confirmed)" if confirmed else form,
-                )
-                if not confirmed:
-                    confirmation_send(subscriber=subscriber)
-        if created:
-            report.rows.append(ImportRow(line, CREATED, email))
-        elif new or changed:
-            what = (["subscribed"] if new else []) + changed
-            report.rows.append(ImportRow(line, UPDATED, email, ", ".join(what)))
-        elif subscription.status in ENDED_STATUSES:
-            report.rows.append(
-                ImportRow(line, SKIPPED, email, f"{subscription.status} earlier; not resubscribed")
-            )
-        else:
-            report.rows.append(ImportRow(line, SKIPPED, email, f"already {subscription.status}"))
+        block.append((line, email, details))
+        if len(block) >= IMPORT_BLOCK:
+            report.rows += _import_block_retrying(block, publication, source, confirmed, form)
+            block = []
+    if block:
+        report.rows += _import_block_retrying(block, publication, source, confirmed, form)
+    report.rows.sort(key=lambda r: r.line)
     return report
+
+
+def _import_block_retrying(*args: Any) -> list[ImportRow]:
+    # Someone subscribing through the site between our look-up and our insert makes the
+    # block's transaction fail whole; looking again then finds them.
+    try:
+        return _import_block(*args)
+    except IntegrityError:
+        return _import_block(*args)
+
+
+def _import_block(
+    block: list[tuple[int, str, dict[str, str]]],
+    publication: Publication,
+    source: str,
+    confirmed: bool,
+    form: str,
+) -> list[ImportRow]:
+    """Write one block of valid, distinct rows with a handful of queries."""
+    emails = [email for _, email, _ in block]
+    suppressed = set(
+        Suppression.objects.active().filter(email__in=emails).values_list("email", flat=True)
+    )
+    now = timezone.now()
+    status = Status.ACTIVE if confirmed else Status.PENDING
+    out: list[ImportRow] = []
+    with transaction.atomic():
+        known = {s.email: s for s in Subscriber.objects.filter(email__in=emails)}
+        subscriptions = {
+            s.subscriber_id: s
+            for s in Subscription.objects.filter(
+                publication=publication, subscriber__in=list(known.values())
+            )
+        }
+        new_people = Subscriber.objects.bulk_create(
+            Subscriber(email=email, **details, source=source, consent_form=form[:100])
+            for _, email, details in block
+            if email not in known and email not in suppressed
+        )
+        people = {**known, **{s.email: s for s in new_people}}
+        wanted = [
+            people[email]
+            for _, email, _ in block
+            if email not in suppressed and people[email].pk not in subscriptions
+        ]
+        added = Subscription.objects.bulk_create(
+            Subscription(
+                subscriber=person,
+                publication=publication,
+                status=status,
+                confirmed_at=now if confirmed else None,
+            )
+            for person in wanted
+        )
+        SubscriptionEvent.objects.bulk_create(
+            SubscriptionEvent(
+                subscription=subscription,
+                to_status=status,
+                reason=f"{form} (confirmed)" if confirmed else form,
+            )
+            for subscription in added
+        )
+        new_subscriptions = {s.subscriber_id for s in added}
+        for line, email, details in block:
+            if email in suppressed:
+                out.append(ImportRow(line, SKIPPED, email, "on the suppression list"))
+                continue
+            person = people[email]
+            if not confirmed and person.pk in new_subscriptions:
+                confirmation_send(subscriber=person)
+            if email not in known:
+                out.append(ImportRow(line, CREATED, email))
+                continue
+            changed = _fill_blanks(person, **details)
+            new = person.pk in new_subscriptions
+            subscription = subscriptions.get(person.pk)
+            if new or changed:
+                what = (["subscribed"] if new else []) + changed
+                out.append(ImportRow(line, UPDATED, email, ", ".join(what)))
+            elif subscription.status in ENDED_STATUSES:
+                out.append(
+                    ImportRow(
+                        line, SKIPPED, email, f"{subscription.status} earlier; not resubscribed"
+                    )
+                )
+            else:
+                out.append(ImportRow(line, SKIPPED, email, f"already {subscription.status}"))
+    return out
