@@ -197,3 +197,22 @@ def test_export_columns_and_values(publication, other_publication, gated_publica
 def test_export_unknown_publication_is_an_error(publication):
     with pytest.raises(CommandError, match="No publication"):
         call_command("export_subscribers", "--publication", "nope", stdout=io.StringIO())
+
+
+def test_import_queries_do_not_grow_with_the_rows(publication, django_assert_max_num_queries):
+    from subscriptions.services import subscribers_import
+
+    def rows(prefix: str, n: int):
+        return [(line + 2, {"email": f"{prefix}{line}@example.org"}) for line in range(n)]
+
+    # a block is a few look-ups and three bulk inserts (SQLite splits each insert by its
+    # parameter limit), not queries per row: 900 rows one by one took over 4,000
+    with django_assert_max_num_queries(10):
+        report = subscribers_import(rows=rows("small", 5), publication=publication, confirmed=True)
+    assert report.counts["created"] == 5
+    with django_assert_max_num_queries(40):
+        report = subscribers_import(
+            rows=rows("large", 900), publication=publication, confirmed=True
+        )
+    assert report.counts["created"] == 900
+    assert Subscription.objects.filter(status="active").count() == 905
