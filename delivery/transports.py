@@ -65,43 +65,79 @@ def _envelope_address(address: str) -> str:
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
-def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
-    """`smtp.sendmail(sender, [rcpt], raw)` for a message already in CRLF bytes: the same
-    commands, replies and exceptions, with the dot-stuffing done by `bytes.replace`
-    instead of smtplib's regular expression, which costs more than building the message."""
-    smtp.ehlo_or_helo_if_needed()
-    options = [f"size={len(raw)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
-    code, resp = smtp.mail(sender, options)
-    if code != 250:
-        if code == 421:
-            smtp.close()
-        else:
-            smtp._rset()
-        raise smtplib.SMTPSenderRefused(code, resp, sender)
-    code, resp = smtp.rcpt(rcpt)
-    if code not in (250, 251):
-        if code == 421:
-            smtp.close()
-        else:
-            smtp._rset()
-        raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
-    smtp.putcmd("data")
-    code, resp = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, resp)
+def _dot_stuffed(raw: bytes) -> bytes:
     data = raw.replace(b"\n.", b"\n..")
     if data[:1] == b".":
         data = b"." + data
     if data[-2:] != b"\r\n":
         data += b"\r\n"
-    smtp.send(data + b".\r\n")
+    return data + b".\r\n"
+
+
+def _refused(smtp: smtplib.SMTP, code: int) -> None:
+    """Leave the connection ready for the next message after a refusal."""
+    if code == 421:
+        smtp.close()
+    else:
+        smtp._rset()
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
+    """`smtp.sendmail(sender, [rcpt], raw)` for a message already in CRLF bytes: the same
+    commands, replies and exceptions, with the dot-stuffing done by `bytes.replace`
+    instead of smtplib's regular expression, which costs more than building the message.
+    Where the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go in one write:
+    two round trips a message instead of four."""
+    smtp.ehlo_or_helo_if_needed()
+    if smtp.does_esmtp and smtp.has_extn("pipelining"):
+        _sendmail_pipelined(smtp, sender, rcpt, raw)
+        return
+    options = [f"size={len(raw)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+    code, resp = smtp.mail(sender, options)
+    if code != 250:
+        _refused(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, resp, sender)
+    code, resp = smtp.rcpt(rcpt)
+    if code not in (250, 251):
+        _refused(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
+    smtp.putcmd("data")
+    code, resp = smtp.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, resp)
+    _send_data(smtp, raw)
+
+
+def _send_data(smtp: smtplib.SMTP, raw: bytes) -> None:
+    smtp.send(_dot_stuffed(raw))
     code, resp = smtp.getreply()
     if code != 250:
-        if code == 421:
-            smtp.close()
-        else:
-            smtp._rset()
+        _refused(smtp, code)
         raise smtplib.SMTPDataError(code, resp)
+
+
+def _sendmail_pipelined(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
+    size = f" SIZE={len(raw)}" if smtp.has_extn("size") else ""
+    smtp.send(f"MAIL FROM:<{sender}>{size}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode("ascii"))
+    mail_code, mail_resp = smtp.getreply()
+    rcpt_code, rcpt_resp = smtp.getreply()
+    data_code, data_resp = smtp.getreply()
+    accepted = mail_code == 250 and rcpt_code in (250, 251)
+    if data_code == 354:
+        if accepted:
+            _send_data(smtp, raw)
+            return
+        # DATA was taken although the envelope was not: end it empty (RFC 2920 3.1).
+        smtp.send(b".\r\n")
+        smtp.getreply()
+    if mail_code != 250:
+        _refused(smtp, mail_code)
+        raise smtplib.SMTPSenderRefused(mail_code, mail_resp, sender)
+    if rcpt_code not in (250, 251):
+        _refused(smtp, rcpt_code)
+        raise smtplib.SMTPRecipientsRefused({rcpt: (rcpt_code, rcpt_resp)})
+    _refused(smtp, data_code)
+    raise smtplib.SMTPDataError(data_code, data_resp)
 
 
 class SmtpTransport:

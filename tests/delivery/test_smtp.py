@@ -8,7 +8,7 @@ import email.policy
 
 import pytest
 
-from delivery import services
+from delivery import services, transports
 from delivery.models import Delivery, RateSlot
 
 from .test_pipeline import run_all
@@ -16,7 +16,21 @@ from .test_pipeline import run_all
 pytestmark = pytest.mark.django_db
 
 
-def test_smtp_delivers_strict_mime_to_every_subscriber(issue, make_subscribers, smtp_settings):
+@pytest.fixture(params=[False, True], ids=["one-by-one", "pipelined"])
+def pipelining(request, smtp_settings, monkeypatch):
+    """Runs the test against a server without and with PIPELINING, and checks that the
+    pipelined path was taken exactly when it was offered."""
+    smtp_settings.pipelining = request.param
+    calls = []
+    real = transports._sendmail_pipelined
+    monkeypatch.setattr(transports, "_sendmail_pipelined", lambda *a: calls.append(a) or real(*a))
+    yield request.param
+    assert bool(calls) == request.param
+
+
+def test_smtp_delivers_strict_mime_to_every_subscriber(
+    issue, make_subscribers, smtp_settings, pipelining
+):
     make_subscribers(25)
     services.send_start(issue=issue)
 
@@ -32,7 +46,9 @@ def test_smtp_delivers_strict_mime_to_every_subscriber(issue, make_subscribers, 
     assert services.progress(issue)["sent"] == 25
 
 
-def test_smtp_4xx_is_retried_and_5xx_fails_with_the_reason(issue, make_subscribers, smtp_settings):
+def test_smtp_4xx_is_retried_and_5xx_fails_with_the_reason(
+    issue, make_subscribers, smtp_settings, pipelining
+):
     make_subscribers(4)
     sink = smtp_settings
     sink.reject["reader1@example.org"] = "451 4.3.0 Try again later"
