@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import default
 from pathlib import Path
 
 from django.conf import settings
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage as DjangoEmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
+from django.http import HttpRequest
 from django.utils import timezone
+
+NAME = re.compile(r"\d{8}T\d{12}-[0-9a-f]{12}\.eml")
 
 
 class OutboxBackend(BaseEmailBackend):
@@ -20,7 +27,7 @@ class OutboxBackend(BaseEmailBackend):
         super().__init__(**kwargs)
         self.outbox_dir = Path(outbox_dir or settings.OUTBOX_DIR)
 
-    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+    def send_messages(self, email_messages: Sequence[DjangoEmailMessage]) -> int:
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         sent = 0
         for message in email_messages:
@@ -41,3 +48,28 @@ def outbox_messages(limit: int = 100) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(folder.glob("*.eml"), reverse=True)[:limit]
+
+
+def read_headers(path: Path) -> dict[str, str]:
+    """From, To, Subject and Date of a stored message, for listing."""
+    with path.open("rb") as f:
+        message = BytesParser(policy=default).parse(f, headersonly=True)
+    return {key: str(message.get(key, "")) for key in ("From", "To", "Subject", "Date")}
+
+
+def read_message(name: str) -> EmailMessage | None:
+    """One stored message by file name; None for a name that is not one of ours."""
+    folder = Path(settings.OUTBOX_DIR)
+    if not NAME.fullmatch(name) or not (folder / name).is_file():
+        return None
+    with (folder / name).open("rb") as f:
+        return BytesParser(policy=default).parse(f)
+
+
+def is_active() -> bool:
+    return settings.EMAIL_BACKEND == "monitor_site.outbox.OutboxBackend"
+
+
+def context(request: HttpRequest) -> dict[str, bool]:
+    """Template context: whether the admin should offer the outbox."""
+    return {"outbox_active": is_active()}

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from monitor_site import outbox as outbox_store
 from monitor_site.celery import app as celery_app
 from monitor_site.tasks import HEARTBEAT_KEY
 
@@ -52,3 +54,33 @@ def ratelimited(request: HttpRequest, exception: Exception) -> HttpResponse:
 def webhooks_refused(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
     """ESP webhooks are refused until ANYMAIL_WEBHOOK_SECRET is configured."""
     return HttpResponse("Webhooks are not configured.", status=403, content_type="text/plain")
+
+
+@staff_member_required
+def outbox(request: HttpRequest) -> HttpResponse:
+    """The newest messages the outbox backend stored (development without a mail server)."""
+    if not outbox_store.is_active():
+        raise Http404("The outbox is not the email backend.")
+    messages = [
+        {"name": path.name, **outbox_store.read_headers(path)}
+        for path in outbox_store.outbox_messages(limit=200)
+    ]
+    return render(request, "admin/outbox.html", {"messages": messages, "title": "Outbox"})
+
+
+@staff_member_required
+def outbox_message(request: HttpRequest, name: str) -> HttpResponse:
+    message = outbox_store.read_message(name) if outbox_store.is_active() else None
+    if message is None:
+        raise Http404("No such message in the outbox.")
+    text = message.get_body(("plain",))
+    return render(
+        request,
+        "admin/outbox_message.html",
+        {
+            "title": str(message["Subject"]),
+            "headers": list(message.items()),
+            "text": text.get_content() if text is not None else "",
+            "html": message.get_body(("html",)) is not None,
+        },
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import email
 import email.policy
 
+import pytest
 from django.core.mail import EmailMultiAlternatives
 
 from monitor_site.outbox import OutboxBackend
@@ -39,3 +40,46 @@ def test_outbox_skips_messages_without_recipients(tmp_path):
     backend = OutboxBackend(outbox_dir=tmp_path)
     assert backend.send_messages([EmailMultiAlternatives(subject="x", body="y")]) == 0
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def outbox(settings, tmp_path):
+    settings.EMAIL_BACKEND = "monitor_site.outbox.OutboxBackend"
+    settings.OUTBOX_DIR = tmp_path
+    msg = EmailMultiAlternatives(
+        subject="Confirm your subscription",
+        body="Please confirm.\n",
+        from_email="monitor@example.org",
+        to=["reader@example.org"],
+    )
+    OutboxBackend(outbox_dir=tmp_path).send_messages([msg])
+    return next(tmp_path.glob("*.eml")).name
+
+
+@pytest.mark.django_db
+def test_staff_read_the_outbox_in_the_admin(admin_client, outbox):
+    listing = admin_client.get("/admin/outbox/")
+    assert listing.status_code == 200
+    assert b"Confirm your subscription" in listing.content
+    assert b'href="/admin/outbox/"' in admin_client.get("/admin/").content
+
+    one = admin_client.get(f"/admin/outbox/{outbox}")
+    assert one.status_code == 200
+    assert b"Please confirm." in one.content
+    assert b"reader@example.org" in one.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["../secret_key", "nosuch.eml", "..%2Fsecret_key"])
+def test_the_outbox_serves_only_its_own_messages(admin_client, outbox, name):
+    assert admin_client.get(f"/admin/outbox/{name}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_outbox_is_for_staff_and_only_while_it_is_the_backend(
+    client, admin_client, outbox, settings
+):
+    assert client.get("/admin/outbox/").status_code == 302  # to the login page
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert admin_client.get("/admin/outbox/").status_code == 404
+    assert b'href="/admin/outbox/"' not in admin_client.get("/admin/").content
