@@ -222,7 +222,6 @@ if _webhook_secret:
     if ":" not in _webhook_secret:
         raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be user:password")
     ANYMAIL["WEBHOOK_SECRET"] = _webhook_secret
-WEBHOOKS_ENABLED = bool(_webhook_secret)
 if ANYMAIL_ESP:
     if not ANYMAIL_ESP.replace("_", "").isalnum():
         raise ImproperlyConfigured(f"ANYMAIL_ESP is not an ESP name: {ANYMAIL_ESP!r}")
