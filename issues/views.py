@@ -13,6 +13,7 @@ from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.cache import cache_page
 
 from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
 from issues.models import Article, Issue, Publication
@@ -78,6 +79,13 @@ def _issue_urls(mentions: list[Mention]) -> dict[tuple[str, date], str]:
     return urls
 
 
+# A sent issue does not change, but its footer (masthead, contact details) and its
+# cross-reference links (other issues being sent) may: a minute of staleness buys an
+# archive that serves a popular issue without touching the database.
+ISSUE_PAGE_SECONDS = 60
+
+
+@cache_page(ISSUE_PAGE_SECONDS, cache="pages")
 def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> HttpResponse:
     """One sent issue with every article, the masthead and the publisher's footer.
 

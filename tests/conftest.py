@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 
 from monitor_site.celery import app as celery_app
@@ -42,7 +42,9 @@ settings.STORAGES = {
 
 
 @pytest.fixture(autouse=True)
-def _fresh_rate_limits(request: pytest.FixtureRequest) -> None:
+def _fresh_caches(request: pytest.FixtureRequest) -> None:
+    # Pages cached by one test must not answer the next one (ids are reused).
+    caches["pages"].clear()
     # Rate-limit counts live in the database cache, which outlives transactional tests.
     names = request.fixturenames
     if "transactional_db" in names or "live_server" in names:

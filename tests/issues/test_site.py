@@ -5,6 +5,7 @@ from datetime import date
 from io import StringIO
 
 import pytest
+from django.core.cache import caches
 from django.core.management import call_command
 
 from issues.models import Article, Issue, MastheadMember, Publication, Volume
@@ -68,6 +69,7 @@ def test_cross_reference_links_to_an_archived_issue_of_that_date(client, seed):
     # December 9 is inside "December 8-10": the range's ends stay plain text
     assert "see the Monitor, October 7, December 8-10, 15-16" in page
     Issue.objects.filter(number=230).update(date=date(1999, 12, 10))
+    caches["pages"].clear()  # the page is kept for a minute; the next one is rendered anew
     page = client.get("/monitor/6/11/").content.decode()
     assert 'December 8-<a href="/monitor/5/230/">10</a>, 15-16' in page
     assert "Fortnight in Review, October 8, December 17, 1999" in page
@@ -234,3 +236,14 @@ def test_masthead_order_follows_position(client, seed):
     MastheadMember.objects.filter(name="Jonas Bernstein").update(position=2)
     page = client.get("/monitor/6/11/").content.decode()
     assert page.index("Stephen Foye") < page.index("Jonas Bernstein")
+
+
+def test_issue_page_is_served_from_the_page_cache_the_second_time(
+    client, seed, django_assert_num_queries
+):
+    first = client.get(seed.get_absolute_url())
+    with django_assert_num_queries(0):
+        second = client.get(seed.get_absolute_url())
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert "max-age=60" in second["Cache-Control"]
