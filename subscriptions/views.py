@@ -3,6 +3,9 @@ are opened by scanners, so every change is a POST behind a button."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -13,6 +16,8 @@ from django_ratelimit.decorators import ratelimit
 from subscriptions import services, tokens
 from subscriptions.forms import ContactForm, EmailForm, PreferencesForm, SubscribeForm
 from subscriptions.models import Subscriber, Subscription
+
+T = TypeVar("T", bound=Model)
 
 # Per client IP, and per email address whatever the IP (django-ratelimit, database cache).
 SUBSCRIBE_RATE_IP = "10/m"
@@ -37,6 +42,20 @@ def bad_link(request: HttpRequest, error: tokens.BadToken | None, *, kind: str) 
     status = 404 if error is None else 400
     context = {"kind": kind, "expired": bool(error and error.expired), "form": EmailForm()}
     return render(request, "subscriptions/bad_link.html", context, status=status)
+
+
+def _signed_row(
+    request: HttpRequest, rows: QuerySet[T], purpose: str, token: str, *, kind: str
+) -> tuple[T | None, HttpResponse | None]:
+    """The row a signed link points at, or the friendly page for a bad link."""
+    try:
+        pk = tokens.read_id_token(purpose, token)
+    except tokens.BadToken as exc:
+        return None, bad_link(request, exc, kind=kind)
+    row = rows.filter(pk=pk).first()
+    if row is None:
+        return None, bad_link(request, None, kind=kind)
+    return row, None
 
 
 def _form_page(request: HttpRequest, template: str, form, status: int = 200) -> HttpResponse:
@@ -70,13 +89,11 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows one button; POST confirms the subscriber's pending subscriptions."""
-    try:
-        subscriber_id = tokens.read_id_token(tokens.CONFIRM, token)
-    except tokens.BadToken as exc:
-        return bad_link(request, exc, kind="confirm")
-    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is None:
-        return bad_link(request, None, kind="confirm")
+    subscriber, bad = _signed_row(
+        request, Subscriber.objects.all(), tokens.CONFIRM, token, kind="confirm"
+    )
+    if bad is not None:
+        return bad
     if request.method == "POST":
         changed = services.subscription_confirm(subscriber=subscriber, ip=client_ip(request))
         return render(
@@ -124,15 +141,15 @@ def _one_click_unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 def _unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     """GET shows one button; POST ends the subscription. The page never offers to
     resubscribe: that goes through the subscribe form and double opt-in."""
-    try:
-        subscription_id = tokens.read_id_token(tokens.UNSUBSCRIBE, token)
-    except tokens.BadToken as exc:
-        return bad_link(request, exc, kind="unsubscribe")
-    subscription = (
-        Subscription.objects.select_related("publication").filter(pk=subscription_id).first()
+    subscription, bad = _signed_row(
+        request,
+        Subscription.objects.select_related("publication"),
+        tokens.UNSUBSCRIBE,
+        token,
+        kind="unsubscribe",
     )
-    if subscription is None:
-        return bad_link(request, None, kind="unsubscribe")
+    if bad is not None:
+        return bad
     if request.method == "POST":
         services.subscription_unsubscribe(subscription=subscription, reason="unsubscribe page")
         return render(request, "subscriptions/unsubscribed.html", {"subscription": subscription})
@@ -163,13 +180,11 @@ def preferences_request(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        subscriber_id = tokens.read_id_token(tokens.PREFERENCES, token)
-    except tokens.BadToken as exc:
-        return bad_link(request, exc, kind="preferences")
-    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is None:
-        return bad_link(request, None, kind="preferences")
+    subscriber, bad = _signed_row(
+        request, Subscriber.objects.all(), tokens.PREFERENCES, token, kind="preferences"
+    )
+    if bad is not None:
+        return bad
     saved = False
     if request.method == "POST":
         form = PreferencesForm(request.POST, subscriber=subscriber)
