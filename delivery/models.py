@@ -31,9 +31,6 @@ class SendJob(models.Model):
 
 
 class DeliveryQuerySet(models.QuerySet):
-    def unfinished(self) -> DeliveryQuerySet:
-        return self.filter(status__in=Delivery.UNFINISHED)
-
     def any_unfinished(self) -> bool:
         """Whether a row is queued or sending, asked one status at a time so that each
         question is answered from its small partial index, not by scanning the sent."""
@@ -54,8 +51,6 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (unsubscribed or suppressed before sending)"
-
-    UNFINISHED = (Status.QUEUED, Status.SENDING)
 
     # Rows are only ever created from existing subscriptions (one INSERT … SELECT) and
     # Django applies the on_delete rules itself, so the database is spared a foreign-key

@@ -199,6 +199,7 @@ class RenderedIssue:
         )
         self.reply_to = reply_to(self.publication)
         self.list_id = self.publication.list_id
+        self.message_id_domain = self.publication.list_id_domain or _domain()
         self.subject_line = one_line(subject)
         self._static_headers = self._headers()
 
@@ -256,7 +257,7 @@ class RenderedIssue:
     def message_id(self, recipient: Recipient) -> str:
         """The same for every copy of this issue sent to this subscriber, so a receiver
         can drop a duplicate left by a crash."""
-        return f"<issue.{recipient.delivery_key}@{self.publication.list_id_domain or _domain()}>"
+        return f"<issue.{recipient.delivery_key}@{self.message_id_domain}>"
 
     def html_size(self) -> int:
         return len(self.html_source.encode("utf-8"))
