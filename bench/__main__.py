@@ -43,7 +43,7 @@ def _common(ctx: Context) -> dict:
 
 
 def _table(ctx: Context) -> str:
-    r = ctx.results
+    r = {name: result for name, result in ctx.results.items() if "error" not in result}
     rows = []
 
     def add(name: str, figure: str, goal: str, ok: bool | None) -> None:

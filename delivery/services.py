@@ -29,7 +29,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
@@ -103,37 +104,62 @@ class StartResult:
     message: str
 
 
-def _fan_out(issue: Issue) -> int:
+def _fan_out(issue: Issue) -> tuple[int, int | None, int | None]:
     """Create the Delivery rows of the audience in one statement: active subscriptions
-    of the publication whose address is not suppressed. It runs once per issue, in the
-    transaction that moves the issue to sending; should it ever run twice, the unique
-    pair makes that transaction fail whole rather than double anything."""
+    of the publication whose address is not suppressed. Returns how many, and the
+    first and last id. It runs once per issue, in the transaction that creates the
+    issue's SendJob, whose one-per-issue constraint makes a second run fail whole; the
+    unique pair would too."""
     d, s, sub, sup = (
         Delivery._meta.db_table,
         Subscription._meta.db_table,
         Subscriber._meta.db_table,
         Suppression._meta.db_table,
     )
-    sql = f"""
+    # NOT IN builds one hash of the suppressed addresses; NOT EXISTS probed the
+    # suppression table once per subscriber.
+    insert = f"""
         INSERT INTO {d} (issue_id, subscriber_id, subscription_id, email, status, attempts,
                          esp_message_id, last_error, created_at)
         SELECT %s, s.subscriber_id, s.id, p.email, %s, 0, '', '', %s
         FROM {s} s JOIN {sub} p ON p.id = s.subscriber_id
         WHERE s.publication_id = %s AND s.status = %s
-          AND NOT EXISTS (SELECT 1 FROM {sup} x WHERE x.email = p.email AND x.lifted_at IS NULL)
+          AND p.email NOT IN (SELECT x.email FROM {sup} x WHERE x.lifted_at IS NULL)
     """  # noqa: S608 - table names come from the models, values are parameters
+    params = [
+        issue.pk,
+        Status.QUEUED,
+        timezone.now(),
+        issue.publication_id,
+        Subscription.Status.ACTIVE,
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            [
-                issue.pk,
-                Status.QUEUED,
-                timezone.now(),
-                issue.publication_id,
-                Subscription.Status.ACTIVE,
-            ],
-        )
-        return cursor.rowcount
+        before = _last_id(cursor)
+        cursor.execute(insert, params)
+        count = cursor.rowcount
+        # Ids only grow: the rows lie between the last id handed out before the insert
+        # and the last one after it (with any other issue's rows created meanwhile).
+        return (count, before, _last_id(cursor)) if count else (0, None, None)
+
+
+def _last_id(cursor) -> int:
+    """The last delivery id handed out so far (0 if none), without scanning the table."""
+    table = Delivery._meta.db_table
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        cursor.execute(f"SELECT last_value FROM {cursor.fetchone()[0]}")  # noqa: S608
+    else:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608
+    return cursor.fetchone()[0]
+
+
+def _analyze() -> None:
+    """Fresh planner statistics for the delivery table once a send has added its rows,
+    so that the chunk queries of the first minute (before autovacuum would analyze
+    it) scan the primary key ranges they name."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
 
 
 def send_start(*, issue: Issue, by: AbstractBaseUser | None = None) -> StartResult:
@@ -154,8 +180,10 @@ def send_start(*, issue: Issue, by: AbstractBaseUser | None = None) -> StartResu
         with transaction.atomic():
             editorial.issue_start_sending(issue=issue, by=by)
             job = SendJob.objects.create(issue=issue, started_by=by)
-            job.audience = _fan_out(issue)
-            job.save(update_fields=["audience"])
+            job.audience, job.first_id, job.last_id = _fan_out(issue)
+            job.cursor = (job.first_id or 1) - 1
+            job.save(update_fields=["audience", "first_id", "last_id", "cursor"])
+            transaction.on_commit(_analyze)
             transaction.on_commit(lambda: dispatch(issue_id=issue.pk))
     except editorial.WorkflowError as exc:
         raise SendError(str(exc)) from exc
@@ -174,34 +202,57 @@ def _due() -> Q:
 
 
 def dispatch(*, issue_id: int, chunks: int | None = None) -> int:
-    """Hand out up to `chunks` chunks of queued, due rows whose task is not already in
-    the queue (or was put there so long ago that the broker must have lost it).
-    Returns the number of tasks enqueued."""
+    """Hand out up to `chunks` chunks of the issue's queued, due rows. New rows are
+    taken in id order past the job's cursor, without writing to them; once the cursor
+    is at the end, rows behind it that wait for a retry are handed out when due, each
+    marked so that it is not handed out twice. Returns the number of tasks enqueued."""
     from delivery.tasks import send_chunk
 
-    job = SendJob.objects.select_related("issue__publication").filter(issue_id=issue_id).first()
-    if job is None or job.state != SendJob.State.RUNNING:
-        return 0
-    size = _chunk_size(job.issue.publication.messages_per_second)
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
     with transaction.atomic():
-        rows = (
-            Delivery.objects.filter(issue_id=issue_id, status=Status.QUEUED)
-            .filter(_due())
-            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-            .order_by("id")
+        job = (
+            SendJob.objects.select_for_update()
+            .select_related("issue__publication")
+            .filter(issue_id=issue_id)
+            .first()
         )
-        if connection.features.has_select_for_update_skip_locked:
-            rows = rows.select_for_update(skip_locked=True)
-        ids = list(rows.values_list("id", flat=True)[: size * (chunks or settings.DELIVERY_WINDOW)])
-        if not ids:
+        if job is None or job.state != SendJob.State.RUNNING or job.first_id is None:
             return 0
-        Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+        size = _chunk_size(job.issue.publication.messages_per_second)
+        want = size * (chunks or settings.DELIVERY_WINDOW)
+        now = timezone.now()
+        queued = Delivery.objects.filter(issue_id=issue_id, status=Status.QUEUED).filter(_due())
+        ids = list(
+            queued.filter(id__gt=job.cursor, id__lte=job.last_id)
+            .order_by("id")
+            .values_list("id", flat=True)[:want]
+        )
+        if ids:
+            job.cursor = ids[-1]
+        else:
+            stale = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+            ids = list(
+                queued.filter(id__lte=job.cursor, next_attempt_at__isnull=False)
+                .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
+                .order_by("id")
+                .values_list("id", flat=True)[:want]
+            )
+            if not ids:
+                return 0
+            Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+        job.handed_out_at = now
+        job.save(update_fields=["cursor", "handed_out_at"])
         ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
         for lo, hi in ranges:
             send_chunk.delay_on_commit(issue_id, lo, hi)
     return len(ranges)
+
+
+def _rewind(issue_id: int) -> None:
+    """Walk the issue's rows from the start again: whatever is still queued and due is
+    handed out anew (after a pause, or when tasks were lost)."""
+    SendJob.objects.filter(issue_id=issue_id, first_id__isnull=False).update(
+        cursor=F("first_id") - 1
+    )
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -232,7 +283,7 @@ class ChunkResult:
 
 def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
     """Send the queued, due rows of one issue with ids in [lo, hi], a chunk at a time,
-    then hand out the next chunk and finish the issue if nothing is left."""
+    then hand out the next chunk, or finish the issue if nothing is left."""
     result = ChunkResult()
     while True:
         job = (
@@ -244,8 +295,8 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
             return result
         if not _send_claimed(job.issue, lo, hi, result):
             break
-    dispatch(issue_id=issue_id, chunks=1)
-    finish_if_done(issue_id=issue_id)
+    if not dispatch(issue_id=issue_id, chunks=1):
+        finish_if_done(issue_id=issue_id)
     return result
 
 
@@ -255,13 +306,13 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
     rate = issue.publication.messages_per_second
     token = uuid.uuid4()
     lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    claimable = (
-        Delivery.objects.filter(issue_id=issue.pk, id__gte=lo, id__lte=hi, status=Status.QUEUED)
-        .filter(_due())
-        .order_by("id")
-        .values("id")[: _chunk_size(rate)]
-    )
-    claimed = Delivery.objects.filter(id__in=claimable, status=Status.QUEUED).update(
+    size = _chunk_size(rate)
+    queued = Delivery.objects.filter(
+        issue_id=issue.pk, id__gte=lo, id__lte=hi, status=Status.QUEUED
+    ).filter(_due())
+    # One scan of the id range, up to the id of its size-th claimable row.
+    last = Coalesce(Subquery(queued.order_by("id").values("id")[size - 1 : size]), Value(hi))
+    claimed = queued.filter(id__lte=last).update(
         status=Status.SENDING,
         claim=token,
         lease_until=timezone.now() + lease,
@@ -316,12 +367,13 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
     ]
     if batch:
         attempts = {r["id"]: r["attempts"] for r in rows}
+        held = {delivery_id for delivery_id, _ in batch}
         outcome = _send(
             issue,
             batch,
             rate=rate,
             renew=lambda: mine.update(lease_until=timezone.now() + lease),
-            record=lambda part: _record(mine, part, attempts),
+            record=lambda part: _record(mine, part, attempts, held),
         )
         result.sent += len(outcome.sent)
         result.retried += len(outcome.retry)
@@ -357,8 +409,13 @@ def _send(
     return total
 
 
-def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:
-    """Write the outcome of every row of a chunk, touching only rows we still hold."""
+def _record(mine, outcome: Outcome, attempts: dict[int, int], held: set[int]) -> None:
+    """Write the outcome of every row of a chunk, touching only rows we still hold
+    (`held`: the ids not recorded yet; all of them alike need no list of ids)."""
+
+    def rows(ids: list[int]):
+        return mine if len(ids) == len(held) and held.issuperset(ids) else mine.filter(id__in=ids)
+
     now = timezone.now()
     final = {"claim": None, "lease_until": None, "enqueued_at": None}
     # One UPDATE per distinct message id or reason, not per row: a batch API gives one
@@ -376,16 +433,14 @@ def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:
                 singles.append(Delivery(id=ids[0], esp_message_id=message_id))
                 continue
             shared = {"esp_message_id": message_id} if message_id else {}
-            mine.filter(id__in=ids).update(
-                status=Status.SENT, sent_at=now, last_error="", **shared, **final
-            )
+            rows(ids).update(status=Status.SENT, sent_at=now, last_error="", **shared, **final)
         if singles:
-            mine.filter(id__in=[row.id for row in singles]).update(
+            rows([row.id for row in singles]).update(
                 status=Status.SENT, sent_at=now, last_error="", **final
             )
             Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
         for reason, ids in failed_by_reason.items():
-            mine.filter(id__in=ids).update(status=Status.FAILED, last_error=reason, **final)
+            rows(ids).update(status=Status.FAILED, last_error=reason, **final)
         for delivery_id, error in outcome.retry.items():
             if attempts[delivery_id] >= settings.DELIVERY_MAX_ATTEMPTS:
                 mine.filter(id=delivery_id).update(
@@ -400,11 +455,15 @@ def _record(mine, outcome: Outcome, attempts: dict[int, int]) -> None:
                     next_attempt_at=now + _backoff(attempts[delivery_id]),
                     **final,
                 )
+    held.difference_update(outcome.sent, outcome.failed, outcome.retry)
 
 
 def finish_if_done(*, issue_id: int) -> bool:
     """Mark the issue sent once every row is final. Returns whether it is done."""
-    if Delivery.objects.filter(issue_id=issue_id).any_unfinished():
+    unfinished = Delivery.objects.filter(
+        issue_id=issue_id, status__in=[Status.QUEUED, Status.SENDING]
+    )
+    if unfinished.exists():
         return False
     with transaction.atomic():
         updated = SendJob.objects.filter(issue_id=issue_id, state=SendJob.State.RUNNING).update(
@@ -420,16 +479,22 @@ def finish_if_done(*, issue_id: int) -> bool:
 
 def release_expired_leases() -> int:
     """Rows claimed by a worker that died: back to the queue, or failed once they have
-    used up their attempts."""
+    used up their attempts. Only issues still being sent can have such rows."""
     now = timezone.now()
-    expired = Delivery.objects.filter(status=Status.SENDING, lease_until__lt=now)
+    active = SendJob.objects.exclude(state=SendJob.State.DONE).values("issue_id")
+    expired = Delivery.objects.filter(
+        issue_id__in=active, status=Status.SENDING, lease_until__lt=now
+    )
     gave_up = expired.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS).update(
         status=Status.FAILED,
         claim=None,
         lease_until=None,
         last_error="Gave up: the worker sending it was lost too often.",
     )
-    released = expired.update(status=Status.QUEUED, claim=None, lease_until=None, enqueued_at=None)
+    # Due at once, they are handed out again like a retry.
+    released = expired.update(
+        status=Status.QUEUED, claim=None, lease_until=None, enqueued_at=None, next_attempt_at=now
+    )
     return gave_up + released
 
 
@@ -449,18 +514,19 @@ def sweep() -> dict[str, int]:
     started = len(start_due_scheduled())
     released = release_expired_leases()
     dispatched = finished = 0
-    for job in SendJob.objects.filter(state=SendJob.State.RUNNING).only("issue_id"):
+    running = SendJob.objects.filter(state=SendJob.State.RUNNING)
+    for job in running.only("issue_id", "handed_out_at"):
         if finish_if_done(issue_id=job.issue_id):
             finished += 1
             continue
         stale = timezone.now() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-        rows = Delivery.objects.filter(issue_id=job.issue_id)
-        busy = (
-            rows.filter(status=Status.SENDING).exists()
-            or rows.filter(status=Status.QUEUED, enqueued_at__gte=stale).exists()
+        busy = (job.handed_out_at is not None and job.handed_out_at >= stale) or (
+            Delivery.objects.filter(issue_id=job.issue_id, status=Status.SENDING).exists()
         )
-        # A running pump hands out stale rows itself; only a stalled send needs a push.
+        # A send that handed nothing out for a lease's time and has nothing in flight
+        # lost its tasks (or waits for retries): walk its rows from the start again.
         if not busy:
+            _rewind(job.issue_id)
             dispatched += dispatch(issue_id=job.issue_id)
     return {
         "started": started,
@@ -486,6 +552,7 @@ def send_resume(*, issue: Issue) -> bool:
         )
         if changed:
             # Rows handed out before the pause lost their tasks' attention: hand out anew.
+            _rewind(issue.pk)
             Delivery.objects.filter(issue=issue, status=Status.QUEUED).update(enqueued_at=None)
             transaction.on_commit(lambda: dispatch(issue_id=issue.pk))
     return bool(changed)

@@ -317,3 +317,66 @@ def test_an_empty_audience_finishes_at_once(issue):
     services.sweep()
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
+
+
+def test_start_records_the_id_range_and_dispatch_walks_it_once(issue, make_subscribers, settings):
+    settings.DELIVERY_CHUNK_SIZE = 4
+    settings.DELIVERY_WINDOW = 2
+    make_subscribers(10)
+    services.send_start(issue=issue)
+    job = SendJob.objects.get(issue=issue)
+    ids = sorted(Delivery.objects.filter(issue=issue).values_list("id", flat=True))
+    assert job.first_id <= ids[0] and job.last_id >= ids[-1]
+
+    job.cursor = job.first_id - 1
+    job.save()
+    assert services.dispatch(issue_id=issue.pk) == 2  # the window: 2 chunks of 4
+    assert SendJob.objects.get(issue=issue).cursor == ids[7]
+    assert services.dispatch(issue_id=issue.pk) == 1  # the last 2 rows
+    assert services.dispatch(issue_id=issue.pk) == 0  # nothing new, nothing due again
+    assert not Delivery.objects.exclude(enqueued_at=None).exists()  # no row was written
+
+
+def test_a_claim_takes_at_most_a_chunk_of_a_wider_range(issue, make_subscribers, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.DELIVERY_CHUNK_SIZE = 4
+    make_subscribers(10)
+    services.send_start(issue=issue)
+    ids = sorted(Delivery.objects.values_list("id", flat=True))
+
+    result = services.ChunkResult()
+    assert services._send_claimed(issue, ids[0], ids[-1], result) == 4
+    assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.org" for n in range(4)]
+    assert services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1]).claimed == 6
+    assert len(mail.outbox) == 10
+
+
+def test_rows_released_from_a_lost_worker_are_handed_out_again(issue, make_subscribers, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_subscribers(3)
+    services.send_start(issue=issue)
+    assert services.dispatch(issue_id=issue.pk) == 1  # (on commit, outside a test)
+    Delivery.objects.update(
+        status="sending", lease_until=timezone.now() - timedelta(seconds=1), attempts=1
+    )
+
+    assert services.release_expired_leases() == 3
+    assert services.dispatch(issue_id=issue.pk) == 1
+    assert services.dispatch(issue_id=issue.pk) == 0  # marked: not handed out twice
+    run_all(issue)
+    assert len(mail.outbox) == 3
+    issue.refresh_from_db()
+    assert issue.status == Issue.Status.SENT
+
+
+def test_sweep_hands_out_again_what_a_stalled_send_lost(issue, make_subscribers, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    make_subscribers(3)
+    services.send_start(issue=issue)
+    assert services.dispatch(issue_id=issue.pk) == 1  # a task the broker then lost
+    assert services.sweep()["dispatched"] == 0  # handed out a moment ago: busy
+    SendJob.objects.update(handed_out_at=timezone.now() - timedelta(minutes=5))
+
+    assert services.sweep()["dispatched"] == 1
+    run_all(issue)
+    assert len(mail.outbox) == 3
