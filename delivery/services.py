@@ -293,7 +293,10 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
         )
         if job is None or job.state != SendJob.State.RUNNING:
             return result
-        if not _send_claimed(job.issue, lo, hi, result):
+        # Fewer rows than a chunk: none were left in the range to claim.
+        if _send_claimed(job.issue, lo, hi, result) < _chunk_size(
+            job.issue.publication.messages_per_second
+        ):
             break
     if not dispatch(issue_id=issue_id, chunks=1):
         finish_if_done(issue_id=issue_id)

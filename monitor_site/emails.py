@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 def one_line(value: str) -> str:
     """A header-safe value: CR, LF and other control characters become spaces."""
+    if value.isprintable():
+        return " ".join(value.split())
     return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
 
 
