@@ -8,7 +8,12 @@ for good (permanent rejects), with the reason.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
+import functools
+import importlib
+import os
+import re
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,9 +21,11 @@ from email.utils import format_datetime
 
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
+from anymail.utils import EmailAddress, parse_address_list
 from django.conf import settings
 from django.core.mail import get_connection
 from django.utils import timezone
+from urllib3.fields import format_multipart_header_param
 
 from delivery.rendering import Recipient, RenderedIssue
 
@@ -32,7 +39,24 @@ MERGE_TAGS = {
     "unisender_go": "{{%s}}",
     "test": "{{%s}}",
 }
-ESP_BATCH_LIMIT = 500
+# Recipients per API call, as each ESP documents it; anymail does not split long lists.
+ESP_BATCH_LIMITS = {
+    "mailgun": 1000,
+    "sendgrid": 1000,
+    "postmark": 500,
+    "unisender_go": 500,
+    "resend": 100,
+}
+ESP_BATCH_LIMIT = 500  # any other ESP
+# The payload class each anymail backend builds, by module of anymail.backends.
+ESP_PAYLOADS = {
+    "mailgun": "MailgunPayload",
+    "sparkpost": "SparkPostPayload",
+    "mandrill": "MandrillPayload",
+    "brevo": "BrevoPayload",
+    "unisender_go": "UnisenderGoPayload",
+    "test": "TestPayload",
+}
 
 
 @dataclass
@@ -236,15 +260,141 @@ def _is_transient(exc: AnymailAPIError) -> bool:
     return status is None or status == 429 or status >= 500
 
 
+# An address as subscriptions store it: checked and normalised when given, no display
+# name. The header parser finds exactly this local part and domain in such a string.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+class _PlainAddress(EmailAddress):
+    """A plain address with no display name: the header parser would find `local` and
+    `domain` in it, and its addr_spec and formatted forms are the string itself, kept
+    rather than put together again each time the payload asks."""
+
+    def __init__(self, address: str) -> None:
+        local, _, domain = address.rpartition("@")
+        super().__init__(username=local, domain=domain)
+        self._address = address
+
+    @property
+    def addr_spec(self) -> str:
+        return self._address
+
+    def format(self, *, use_rfc2047: bool | str = False, idna_encode=None) -> str:
+        if use_rfc2047 == "force":  # an encoded-word even for an empty name
+            return super().format(use_rfc2047=use_rfc2047, idna_encode=idna_encode)
+        return self._address
+
+
+def recipient_addresses(addresses: Sequence[str]) -> list[EmailAddress]:
+    """What `parse_address_list(addresses, field="to")` gives, without running the email
+    header parser on every address, which costs more than the rest of a batch call.
+    A list holding anything but plain ASCII `local@domain` addresses (a display name,
+    a comma, quotes, non-ASCII, no "@") goes to anymail whole, so its results and its
+    errors stay anymail's."""
+    plain = _PLAIN_ADDRESS.fullmatch
+    if not all(isinstance(address, str) and plain(address) for address in addresses):
+        return parse_address_list(addresses, field="to")
+    return [_PlainAddress(address) for address in addresses]
+
+
+def _form_fields(data: dict | None) -> list[tuple[str, bytes]]:
+    """A form's fields by requests' rules: a list is one field per item, None is left
+    out, anything but bytes goes as its str, UTF-8."""
+    fields = []
+    for name, values in (data or {}).items():
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            values = [values]
+        fields += (
+            (name, value if isinstance(value, bytes) else str(value).encode())
+            for value in values
+            if value is not None
+        )
+    return fields
+
+
+def multipart_form(fields: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    """The body and Content-Type requests (urllib3) build for these plain fields, byte for
+    byte but for the random boundary, at a tenth of the cost: urllib3 makes an object and
+    renders headers for each of a batch's thousand `to` fields."""
+    boundary = binascii.hexlify(os.urandom(16)).decode()  # as urllib3 chooses it
+    heads: dict[str, bytes] = {}
+    parts = []
+    for name, value in fields:
+        head = heads.get(name)
+        if head is None:
+            disposition = format_multipart_header_param("name", name)
+            head = heads[name] = (
+                f"--{boundary}\r\nContent-Disposition: form-data; {disposition}\r\n\r\n"
+            ).encode()
+        parts += (head, value, b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class _MultipartForm:
+    """Mailgun's form as multipart/form-data instead of urlencoded (its API takes both):
+    requests quotes a urlencoded form byte by byte, and a batch's recipient-variables
+    run to hundreds of KB. The same fields, values and order."""
+
+    def get_request_params(self, api_url: str) -> dict:
+        params = super().get_request_params(api_url)
+        if params["files"]:  # attachments: requests builds the form around them
+            return params
+        body, content_type = multipart_form(_form_fields(params["data"]))
+        params["data"] = body
+        params["headers"] = {**(params["headers"] or {}), "Content-Type": content_type}
+        return params
+
+
+# Our messages' merge data and metadata are dicts of str built per batch; anymail's
+# converter deep-copies them only to force lazy translations (its combiner has copied
+# them already).
+_CONVERTERS = {"to": recipient_addresses, "merge_data": None, "merge_metadata": None}
+
+
+@functools.cache
+def _own_payload(esp: str, base: type) -> type:
+    """The ESP's own payload class, converting our recipients as described above."""
+
+    def attrs(given: tuple) -> tuple:
+        return tuple((a, combine, _CONVERTERS.get(a, convert)) for a, combine, convert in given)
+
+    namespace = {
+        "base_message_attrs": attrs(base.base_message_attrs),
+        "anymail_message_attrs": attrs(base.anymail_message_attrs),
+    }
+    bases = (_MultipartForm, base) if esp == "mailgun" else (base,)
+    return type(f"Own{base.__name__}", bases, namespace)
+
+
+def _use_own_payload(backend: object, esp: str) -> None:
+    """Make this backend instance build `_own_payload`. A backend we cannot vouch for
+    (another ESP's, a subclass building its own payload) stays plain anymail."""
+    name = ESP_PAYLOADS.get(esp)
+    if name is None:
+        return
+    module = importlib.import_module(f"anymail.backends.{esp}")
+    base = getattr(module, name)
+    builds = getattr(type(backend), "build_message_payload", None)
+    if builds is not module.EmailBackend.build_message_payload:
+        return
+    if getattr(backend, "_payload_class", base) is not base:  # the test backend's option
+        return
+    payload = _own_payload(esp, base)
+    backend.build_message_payload = lambda message, defaults: payload(message, defaults, backend)
+
+
 class AnymailTransport:
     """An ESP through django-anymail: one batch call per chunk where the ESP fills merge
     tags (`merge_data` + `merge_headers`), else one call per recipient."""
 
-    record_every = ESP_BATCH_LIMIT  # one batch call is all or nothing anyway
-
     def __init__(self, esp: str) -> None:
         self.tag = MERGE_TAGS.get(esp)
+        self.limit = ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
+        self.record_every = self.limit  # one batch call is all or nothing anyway
         self.backend = get_connection()
+        _use_own_payload(self.backend, esp)
 
     def __enter__(self) -> AnymailTransport:
         self.backend.open()
@@ -285,10 +435,11 @@ class AnymailTransport:
             for item in batch:
                 outcome.merge(self._send_one(rendered, item))
             return outcome
+        limit = self.limit
         for fmt in ("html", "text"):
             group = [item for item in batch if item[1].format == fmt]
-            for start in range(0, len(group), ESP_BATCH_LIMIT):
-                outcome.merge(self._send_batch(rendered, group[start : start + ESP_BATCH_LIMIT]))
+            for start in range(0, len(group), limit):
+                outcome.merge(self._send_batch(rendered, group[start : start + limit]))
         return outcome
 
     def _send_batch(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
@@ -297,18 +448,20 @@ class AnymailTransport:
         message = self._message(
             rendered, text=rendered.text.with_tags(self.tag), html=html, to=list(by_email)
         )
-        message.merge_data = {
-            email: {
-                f: getattr(r, f) for f in ("email", "name", "unsubscribe_url", "preferences_url")
+        merge_data, merge_headers, merge_metadata = {}, {}, {}
+        headers = self._per_recipient_headers
+        for email, (delivery_id, r) in by_email.items():
+            merge_data[email] = {  # the keys of rendering.FIELDS
+                "email": r.email,
+                "name": r.name,
+                "unsubscribe_url": r.unsubscribe_url,
+                "preferences_url": r.preferences_url,
             }
-            for email, (_, r) in by_email.items()
-        }
-        message.merge_headers = {
-            email: self._per_recipient_headers(rendered, r) for email, (_, r) in by_email.items()
-        }
-        message.merge_metadata = {
-            email: {"delivery_id": str(delivery_id)} for email, (delivery_id, _) in by_email.items()
-        }
+            merge_headers[email] = headers(rendered, r)
+            merge_metadata[email] = {"delivery_id": str(delivery_id)}
+        message.merge_data = merge_data
+        message.merge_headers = merge_headers
+        message.merge_metadata = merge_metadata
         return self._deliver(message, by_email)
 
     def _send_one(self, rendered: RenderedIssue, item: tuple[int, Recipient]) -> Outcome:
