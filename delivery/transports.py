@@ -30,13 +30,13 @@ from urllib3.fields import format_multipart_header_param
 from delivery.rendering import Recipient, RenderedIssue
 
 # ESPs whose batch API fills merge tags in content we send with the message, and how
-# each spells a tag. Others get one fully rendered message per recipient.
+# each spells a tag. Others get one fully rendered message per recipient, as do
+# Mandrill and Unisender Go: anymail refuses per-recipient headers (List-Unsubscribe,
+# Message-ID) in their batches.
 MERGE_TAGS = {
     "mailgun": "%%recipient.%s%%",
     "sparkpost": "{{%s}}",
-    "mandrill": "*|%s|*",
     "brevo": "{{params.%s}}",
-    "unisender_go": "{{%s}}",
     "test": "{{%s}}",
 }
 # Recipients per API call, as each ESP documents it; anymail does not split long lists.

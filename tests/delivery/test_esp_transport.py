@@ -320,15 +320,7 @@ def test_each_esp_records_after_a_batch_of_its_own_size(esp, limit, settings):
 ESP_SETTINGS = {
     "mailgun": {"MAILGUN_API_KEY": "key", "MAILGUN_API_URL": "https://api.example.org/v3"},
     "sparkpost": {"SPARKPOST_API_KEY": "key"},
-    # Mandrill and Unisender Go refuse our merge_headers unless told to drop them.
-    "mandrill": {"MANDRILL_API_KEY": "key", "IGNORE_UNSUPPORTED_FEATURES": True},
     "brevo": {"BREVO_API_KEY": "key"},
-    "unisender_go": {
-        "UNISENDER_GO_API_KEY": "key",
-        "UNISENDER_GO_API_URL": "https://go1.unisender.ru/ru/transactional/api/v1/",
-        "UNISENDER_GO_GENERATE_MESSAGE_ID": False,
-        "IGNORE_UNSUPPORTED_FEATURES": True,
-    },
     "test": {},
 }
 
