@@ -273,6 +273,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"delivery.tasks.send_chunk": {"queue": "send"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fix-up closes the database connection around every task unless told
+# to reuse it; a send task would then pay for a new PostgreSQL backend (connection,
+# cold catalog caches) each time. monitor_site.celery checks it between tasks instead,
+# as Django does between requests (CONN_MAX_AGE, CONN_HEALTH_CHECKS).
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Delivery tuning. A claimed chunk must finish (or renew its lease) within the lease;
