@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Value, When
 from django.utils import timezone
 
-from delivery.models import Delivery, DeliveryEvent, SendJob
+from delivery.models import Delivery, DeliveryEvent, MessageId, SendJob
 from issues.management.commands.load_demo import DEMO_DETAILS, SEED
 from issues.models import Issue, Publication
 from subscriptions.models import Subscriber, Subscription
@@ -84,11 +84,11 @@ def reset_issue(issue: Issue) -> None:
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"TRUNCATE {DeliveryEvent._meta.db_table}, {Delivery._meta.db_table}"
-                )
+                tables = (DeliveryEvent, MessageId, Delivery)
+                cursor.execute(f"TRUNCATE {', '.join(t._meta.db_table for t in tables)}")
         else:
             DeliveryEvent.objects.all().delete()
+            MessageId.objects.all().delete()
             Delivery.objects.all().delete()
         SendJob.objects.filter(issue=issue).delete()
         Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.APPROVED)

@@ -33,7 +33,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from delivery.models import Delivery, DeliveryEvent
+from delivery.models import Delivery, DeliveryEvent, MessageId
 from issues.models import Issue
 from subscriptions import services as subscriptions
 from subscriptions.models import Suppression
@@ -152,13 +152,26 @@ def delivery_find(
         if found is not None and (not email or found.email.lower() == email):
             return found
     if message_id:
-        candidates = deliveries.filter(esp_message_id__in=_message_ids(str(message_id)))
+        known = MessageId.objects.filter(esp_message_id__in=_message_ids(str(message_id)))
+        candidates = deliveries.filter(
+            pk__in=known.filter(delivery__isnull=False).values("delivery")
+        )
         if email:
             candidates = candidates.filter(email=email)
         found_list = list(candidates[:2])
-        # A batch shares one message id: without an address it names no single delivery.
         if len(found_list) == 1:
             return found_list[0]
+        # A batch shares one message id: without an address it names no single delivery.
+        if email:
+            batches = known.filter(delivery__isnull=True).values("issue")
+            found = (
+                deliveries.alias(address=Lower("subscriber__email"))
+                .filter(address=email, issue__in=batches)
+                .order_by("-id")
+                .first()
+            )
+            if found is not None:
+                return found
     if email:
         # Through the subscriber's unique lower(email) index.
         return (

@@ -34,7 +34,7 @@ from django.db.models.functions import Coalesce
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from delivery.models import Delivery, RateSlot, SendJob
+from delivery.models import Delivery, MessageId, RateSlot, SendJob
 from delivery.rendering import HTML_LIMIT, Recipient, RenderedIssue, rendered_issue
 from delivery.transports import Outcome, transport
 from issues import services as editorial
@@ -376,7 +376,7 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
             batch,
             rate=rate,
             renew=lambda: mine.update(lease_until=timezone.now() + lease),
-            record=lambda part: _record(mine, part, attempts, held),
+            record=lambda part: _record(issue.pk, mine, part, attempts, held),
         )
         result.sent += len(outcome.sent)
         result.retried += len(outcome.retry)
@@ -412,7 +412,9 @@ def _send(
     return total
 
 
-def _record(mine, outcome: Outcome, attempts: dict[int, int], held: set[int]) -> None:
+def _record(
+    issue_id: int, mine, outcome: Outcome, attempts: dict[int, int], held: set[int]
+) -> None:
     """Write the outcome of every row of a chunk, touching only rows we still hold
     (`held`: the ids not recorded yet; all of them alike need no list of ids)."""
 
@@ -442,6 +444,7 @@ def _record(mine, outcome: Outcome, attempts: dict[int, int], held: set[int]) ->
                 status=Status.SENT, sent_at=now, last_error="", **final
             )
             Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
+        message_ids_record(issue_id=issue_id, sent_by_id=sent_by_id)
         for reason, ids in failed_by_reason.items():
             rows(ids).update(status=Status.FAILED, last_error=reason, **final)
         for delivery_id, error in outcome.retry.items():
@@ -459,6 +462,20 @@ def _record(mine, outcome: Outcome, attempts: dict[int, int], held: set[int]) ->
                     **final,
                 )
     held.difference_update(outcome.sent, outcome.failed, outcome.retry)
+
+
+def message_ids_record(*, issue_id: int, sent_by_id: dict[str, list[int]]) -> None:
+    """Index the ESP's message ids of sent deliveries (by id): a batch call's id once
+    for the issue, a single message's with its delivery."""
+    MessageId.objects.bulk_create(
+        MessageId(
+            esp_message_id=message_id,
+            issue_id=issue_id,
+            delivery_id=ids[0] if len(ids) == 1 else None,
+        )
+        for message_id, ids in sent_by_id.items()
+        if message_id
+    )
 
 
 def finish_if_done(*, issue_id: int) -> bool:

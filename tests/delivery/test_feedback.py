@@ -11,7 +11,7 @@ from anymail.signals import AnymailTrackingEvent
 from django.db import connection
 from django.utils import timezone
 
-from delivery import feedback
+from delivery import feedback, services
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
@@ -37,13 +37,20 @@ def reader(make_subscribers) -> Subscription:
 def deliver(make_issue, reader):
     issues: dict[int, Issue] = {}
 
-    def make(number: int, *, sent_at, email: str = "reader0@example.org", message_id: str = ""):
+    def make(
+        number: int,
+        *,
+        sent_at,
+        email: str = "reader0@example.org",
+        message_id: str = "",
+        batch: list[int] | None = None,
+    ):
         if number not in issues:
             issues[number] = make_issue(number=number, status=Issue.Status.SENT)
         subscription = Subscription.objects.select_related("subscriber").get(
             subscriber__email=email
         )
-        return Delivery.objects.create(
+        delivery = Delivery.objects.create(
             issue=issues[number],
             subscriber=subscription.subscriber,
             subscription=subscription,
@@ -52,6 +59,13 @@ def deliver(make_issue, reader):
             sent_at=sent_at,
             esp_message_id=message_id,
         )
+        if batch is None:
+            services.message_ids_record(
+                issue_id=delivery.issue_id, sent_by_id={message_id: [delivery.pk]}
+            )
+        else:
+            batch.append(delivery.pk)
+        return delivery
 
     return make
 
@@ -81,8 +95,13 @@ def test_a_delivery_id_for_another_address_is_not_trusted(deliver, make_subscrib
 def test_a_batch_message_id_is_told_apart_by_the_recipient(deliver, make_subscribers):
     make_subscribers(1, prefix="someone")
     batch_id = "<20261128.1.BATCH@mg.example.org>"
-    deliver(11, sent_at=NOW, message_id=batch_id)
-    theirs = deliver(11, sent_at=NOW, email="someone0@example.org", message_id=batch_id)
+    batch: list[int] = []
+    deliver(11, sent_at=NOW, message_id=batch_id, batch=batch)
+    theirs = deliver(
+        11, sent_at=NOW, email="someone0@example.org", message_id=batch_id, batch=batch
+    )
+    deliver(12, sent_at=NOW, email="someone0@example.org")  # another issue, same reader
+    services.message_ids_record(issue_id=theirs.issue_id, sent_by_id={batch_id: batch})
     found = feedback.delivery_find(
         metadata={}, message_id=batch_id.strip("<>"), email="someone0@example.org", at=NOW
     )

@@ -299,14 +299,12 @@ class Sent:
 
     def another_delivery(self, number: int) -> Delivery:
         issue = self.make_issue(number=number, status=Issue.Status.SENT)
-        return Delivery.objects.create(
+        return sent_delivery(
             issue=issue,
             subscriber_id=self.delivery.subscriber_id,
             subscription_id=self.delivery.subscription_id,
             email=self.email,
-            status=Delivery.Status.SENT,
             sent_at=timezone.now() - timedelta(hours=1),
-            esp_message_id=message_id(),
         )
 
     def subscription_status(self) -> str:
@@ -317,19 +315,28 @@ def message_id() -> str:
     return f"<{uuid.uuid4().hex}@mg.example.org>"
 
 
+def sent_delivery(**fields) -> Delivery:
+    """A sent delivery with its own ESP message id, recorded as the engine does."""
+    delivery = Delivery.objects.create(
+        status=Delivery.Status.SENT, esp_message_id=message_id(), **fields
+    )
+    services.message_ids_record(
+        issue_id=delivery.issue_id, sent_by_id={delivery.esp_message_id: [delivery.pk]}
+    )
+    return delivery
+
+
 @pytest.fixture
 def sent(make_issue, make_subscribers) -> Sent:
     issue = make_issue(number=11, status=Issue.Status.SENT)
     (subscription,) = make_subscribers(1)
     email = subscription.subscriber.email
-    delivery = Delivery.objects.create(
+    delivery = sent_delivery(
         issue=issue,
         subscriber=subscription.subscriber,
         subscription=subscription,
         email=email,
-        status=Delivery.Status.SENT,
         sent_at=timezone.now() - timedelta(hours=1),
-        esp_message_id=message_id(),
     )
     return Sent(delivery, email, make_issue)
 
