@@ -16,8 +16,10 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**kwargs: object) -> None:
-    """Between tasks, drop a connection that is broken or past CONN_MAX_AGE."""
+def _close_old_connections(task: object = None, **kwargs: object) -> None:
+    """Between tasks, drop a connection that is broken or past CONN_MAX_AGE (not for a
+    task run in the caller's process, whose transaction it would end)."""
     from django.db import close_old_connections
 
-    close_old_connections()
+    if not getattr(getattr(task, "request", None), "is_eager", False):
+        close_old_connections()
