@@ -12,6 +12,7 @@ import binascii
 import html
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import EmailMessage as MIMEMessage
@@ -61,13 +62,17 @@ class Recipient:
         email: str,
         name: str,
         format: str = "html",
+        unsubscribe: Callable[[int], str] = unsubscribe_url,
+        preferences: Callable[[int], str] = preferences_url,
     ) -> Recipient:
+        """`unsubscribe` and `preferences` make the links (`tokens.url_maker`, once for
+        a chunk of recipients)."""
         return cls(
             delivery_key=f"{issue_id}.{subscriber_id}",
             email=email,
             name=one_line(name),
-            unsubscribe_url=unsubscribe_url(subscription_id),
-            preferences_url=preferences_url(subscriber_id),
+            unsubscribe_url=unsubscribe(subscription_id),
+            preferences_url=preferences(subscriber_id),
             format=format,
         )
 

@@ -40,6 +40,7 @@ from delivery.transports import Outcome, transport
 from issues import services as editorial
 from issues.models import Issue
 from subscriptions.models import Subscriber, Subscription, Suppression
+from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, url_maker
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -221,13 +222,18 @@ def dispatch(*, issue_id: int, chunks: int | None = None) -> int:
         want = size * (chunks or settings.DELIVERY_WINDOW)
         now = timezone.now()
         queued = Delivery.objects.filter(issue_id=issue_id, status=Status.QUEUED).filter(_due())
-        ids = list(
+        start = (
             queued.filter(id__gt=job.cursor, id__lte=job.last_id)
             .order_by("id")
-            .values_list("id", flat=True)[:want]
+            .values_list("id", flat=True)
+            .first()
         )
-        if ids:
-            job.cursor = ids[-1]
+        if start is not None:
+            # Whole id ranges from the first queued row on, not read row by row: a
+            # chunk claims only what in its range is still queued and due.
+            end = min(start + want - 1, job.last_id)
+            ranges = [(lo, min(lo + size - 1, end)) for lo in range(start, end + 1, size)]
+            job.cursor = end
         else:
             stale = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
             ids = list(
@@ -239,9 +245,9 @@ def dispatch(*, issue_id: int, chunks: int | None = None) -> int:
             if not ids:
                 return 0
             Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+            ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
         job.handed_out_at = now
         job.save(update_fields=["cursor", "handed_out_at"])
-        ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
         for lo, hi in ranges:
             send_chunk.delay_on_commit(issue_id, lo, hi)
     return len(ranges)
@@ -293,10 +299,9 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
         )
         if job is None or job.state != SendJob.State.RUNNING:
             return result
-        # Fewer rows than a chunk: none were left in the range to claim.
-        if _send_claimed(job.issue, lo, hi, result) < _chunk_size(
-            job.issue.publication.messages_per_second
-        ):
+        # Fewer rows than a chunk, or a range no longer than one: nothing is left in it.
+        size = _chunk_size(job.issue.publication.messages_per_second)
+        if _send_claimed(job.issue, lo, hi, result) < size or hi - lo < size:
             break
     if not dispatch(issue_id=issue_id, chunks=1):
         finish_if_done(issue_id=issue_id)
@@ -353,6 +358,8 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
             lease_until=None,
             last_error="Unsubscribed or suppressed before sending.",
         )
+    unsubscribe = url_maker(UNSUBSCRIBE, "unsubscribe")
+    preferences = url_maker(PREFERENCES, "preferences")
     batch = [
         (
             r["id"],
@@ -363,6 +370,8 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
                 email=r["email"],
                 name=r["subscriber__name"],
                 format=r["subscription__format"],
+                unsubscribe=unsubscribe,
+                preferences=preferences,
             ),
         )
         for r in rows
