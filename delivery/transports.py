@@ -347,6 +347,46 @@ class _MultipartForm:
         return params
 
 
+class _MailgunRecipientVariables:
+    """Mailgun's recipient-variables as anymail builds them, in one pass, for a batch
+    whose recipients all have the same merge_data, merge_metadata and merge_headers
+    keys (ours); anymail's own code for anything else (a template, global merge data,
+    recipients with keys of their own). anymail fills in defaults for every key and
+    copies them for each recipient, a third of the cost of a 1,000-recipient call."""
+
+    def populate_recipient_variables(self) -> None:
+        emails = self.to_emails
+        given = (self.merge_metadata, self.merge_data, self.merge_headers)
+        if (
+            self.merge_global_data
+            or self.data.get("template") is not None
+            or not emails
+            or not all(given)
+            or not all(len(per) == len(emails) and emails[0] in per for per in given)
+        ):
+            return super().populate_recipient_variables()
+        keys = [per[emails[0]].keys() for per in given]
+        if not all(
+            email in per and per[email].keys() == k
+            for per, k in zip(given, keys, strict=True)
+            for email in emails
+        ):
+            return super().populate_recipient_variables()
+        metadata, merge_data, headers = given
+        v_keys = {key: f"v:{key}" for key in keys[0]}
+        h_keys = {field: f"h:{field.title()}" for field in keys[2]}
+        custom_data = {**self.metadata, **{key: f"%recipient.{v}%" for key, v in v_keys.items()}}
+        self.data.update({h: f"%recipient.{h}%" for h in h_keys.values()})
+        variables = {}
+        for email in emails:
+            mine = {v_keys[key]: value for key, value in metadata[email].items()}
+            mine.update(merge_data[email])
+            mine.update((h_keys[field], value) for field, value in headers[email].items())
+            variables[email] = mine
+        self.data.update({f"v:{key}": value for key, value in custom_data.items()})
+        self.data["recipient-variables"] = self.serialize_json(variables)
+
+
 # Our messages' merge data and metadata are dicts of str built per batch; anymail's
 # converter deep-copies them only to force lazy translations (its combiner has copied
 # them already).
@@ -364,7 +404,7 @@ def _own_payload(esp: str, base: type) -> type:
         "base_message_attrs": attrs(base.base_message_attrs),
         "anymail_message_attrs": attrs(base.anymail_message_attrs),
     }
-    bases = (_MultipartForm, base) if esp == "mailgun" else (base,)
+    bases = (_MultipartForm, _MailgunRecipientVariables, base) if esp == "mailgun" else (base,)
     return type(f"Own{base.__name__}", bases, namespace)
 
 
