@@ -318,9 +318,10 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
     queued = Delivery.objects.filter(
         issue_id=issue.pk, id__gte=lo, id__lte=hi, status=Status.QUEUED
     ).filter(_due())
-    # One scan of the id range, up to the id of its size-th claimable row.
-    last = Coalesce(Subquery(queued.order_by("id").values("id")[size - 1 : size]), Value(hi))
-    claimed = queued.filter(id__lte=last).update(
+    if hi - lo >= size:  # one scan of the id range, up to its size-th claimable row
+        last = Coalesce(Subquery(queued.order_by("id").values("id")[size - 1 : size]), Value(hi))
+        queued = queued.filter(id__lte=last)
+    claimed = queued.update(
         status=Status.SENDING,
         claim=token,
         lease_until=timezone.now() + lease,
@@ -333,24 +334,21 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
     rows = list(
         mine.annotate(
             suppressed=Exists(Suppression.objects.active().filter(email=OuterRef("email")))
-        ).values(
+        ).values_list(
             "id",
             "email",
             "attempts",
             "subscriber_id",
             "subscription_id",
-            "subscription__status",
-            "subscription__format",
             "subscriber__name",
+            "subscription__format",
+            "subscription__status",
             "suppressed",
         )
     )
     # Someone who unsubscribed (or was suppressed) a second ago gets nothing.
-    skipped = {
-        r["id"]
-        for r in rows
-        if r["suppressed"] or r["subscription__status"] != Subscription.Status.ACTIVE
-    }
+    active = Subscription.Status.ACTIVE
+    skipped = {row[0] for row in rows if row[8] or row[7] != active}
     if skipped:
         result.skipped += mine.filter(id__in=skipped).update(
             status=Status.SKIPPED,
@@ -362,23 +360,23 @@ def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
     preferences = url_maker(PREFERENCES, "preferences")
     batch = [
         (
-            r["id"],
+            delivery_id,
             Recipient.for_subscription(
                 issue_id=issue.pk,
-                subscriber_id=r["subscriber_id"],
-                subscription_id=r["subscription_id"],
-                email=r["email"],
-                name=r["subscriber__name"],
-                format=r["subscription__format"],
+                subscriber_id=subscriber_id,
+                subscription_id=subscription_id,
+                email=email,
+                name=name,
+                format=format,
                 unsubscribe=unsubscribe,
                 preferences=preferences,
             ),
         )
-        for r in rows
-        if r["id"] not in skipped
+        for delivery_id, email, _, subscriber_id, subscription_id, name, format, *_ in rows
+        if delivery_id not in skipped
     ]
     if batch:
-        attempts = {r["id"]: r["attempts"] for r in rows}
+        attempts = {row[0]: row[2] for row in rows}
         held = {delivery_id for delivery_id, _ in batch}
         outcome = _send(
             issue,

@@ -272,8 +272,10 @@ class _PlainAddress(EmailAddress):
     rather than put together again each time the payload asks."""
 
     def __init__(self, address: str) -> None:
-        local, _, domain = address.rpartition("@")
-        super().__init__(username=local, domain=domain)
+        # What Address.__init__ stores; its checks (no CR or LF) hold for a plain
+        # address already.
+        self._username, _, self._domain = address.rpartition("@")
+        self._display_name = ""
         self._address = address
 
     @property
