@@ -18,7 +18,7 @@ from email import message_from_bytes
 from email.message import EmailMessage as MIMEMessage
 from email.message import Message
 from email.policy import SMTP, compat32
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -39,6 +39,9 @@ _PLACEHOLDER = re.compile(r"@@MONITOR_(EMAIL|NAME|UNSUBSCRIBE_URL|PREFERENCES_UR
 HTML_LIMIT = 100 * 1024  # Gmail clips messages over about 102 KB
 # "=" never appears unencoded in a quoted-printable body, so this cannot collide.
 BOUNDARY = "==monitor=alt=="
+# A plain ASCII `local@domain`: dot-atoms, no quoting, no IP literal.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,15 @@ class EncodedTemplate:
         )
 
 
+def to_header(name: str, email: str) -> str:
+    """The To header of one copy, as Django's `sanitize_address` writes it. That runs the
+    header encoder and the address parser, a quarter of the cost of a message; a short
+    ASCII name with a plain address comes out of it as `formataddr` writes them."""
+    if len(name) <= 60 and name.isascii() and PLAIN_ADDRESS.fullmatch(email):
+        return formataddr((name, email))
+    return sanitize_address((name, email), "utf-8")
+
+
 def _domain() -> str:
     return urlsplit(settings.SITE_URL).hostname or "localhost"
 
@@ -270,7 +282,7 @@ class RenderedIssue:
     def as_bytes(self, recipient: Recipient, *, date: str | None = None) -> bytes:
         """The finished message, CRLF line endings, ready for SMTP DATA."""
         date = date or format_datetime(timezone.now())
-        to = sanitize_address((recipient.name, recipient.email), "utf-8")
+        to = to_header(recipient.name, recipient.email)
         head = (
             f"To: {to}\r\nDate: {date}\r\nMessage-ID: {self.message_id(recipient)}\r\n"
             f"List-Unsubscribe: <{recipient.unsubscribe_url}>\r\n"

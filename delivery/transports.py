@@ -13,7 +13,6 @@ import contextlib
 import functools
 import importlib
 import os
-import re
 import smtplib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from django.core.mail import get_connection
 from django.utils import timezone
 from urllib3.fields import format_multipart_header_param
 
-from delivery.rendering import Recipient, RenderedIssue
+from delivery.rendering import PLAIN_ADDRESS, Recipient, RenderedIssue
 
 # ESPs whose batch API fills merge tags in content we send with the message, and how
 # each spells a tag. Others get one fully rendered message per recipient, as do
@@ -262,8 +261,6 @@ def _is_transient(exc: AnymailAPIError) -> bool:
 
 # An address as subscriptions store it: checked and normalised when given, no display
 # name. The header parser finds exactly this local part and domain in such a string.
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 class _PlainAddress(EmailAddress):
@@ -294,7 +291,7 @@ def recipient_addresses(addresses: Sequence[str]) -> list[EmailAddress]:
     A list holding anything but plain ASCII `local@domain` addresses (a display name,
     a comma, quotes, non-ASCII, no "@") goes to anymail whole, so its results and its
     errors stay anymail's."""
-    plain = _PLAIN_ADDRESS.fullmatch
+    plain = PLAIN_ADDRESS.fullmatch
     if not all(isinstance(address, str) and plain(address) for address in addresses):
         return parse_address_list(addresses, field="to")
     return [_PlainAddress(address) for address in addresses]

@@ -7,8 +7,10 @@ import email.policy
 import re
 
 import pytest
+from django.core.mail.message import sanitize_address
 
-from delivery.rendering import Recipient, RenderedIssue, plain_text
+from delivery import rendering
+from delivery.rendering import Recipient, RenderedIssue, plain_text, to_header
 from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, read_id_token
 
 
@@ -123,3 +125,33 @@ def test_plain_text_wraps_and_spells_out_markdown():
     assert "very" in text and "*" not in text
     assert all(len(line) <= 72 for line in text.splitlines())
     assert text.endswith("- a\n- b")
+
+
+NAMES = [
+    "",
+    "Reader 1",
+    "O'Brien",
+    "Last, First",
+    'The "Analyst"',
+    "back\\slash",
+    "Dr. Smith (retired)",
+    "=?utf-8?q?x?=",
+    "x" * 59,
+    "x" * 60,
+    "x" * 61,
+    "A name that goes on and on past the length a header line folds at, surely",
+    "Jürgen Müller",
+    "Łukasz",
+]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("address", ["reader@example.org", "jürgen@exämple.org", "a@[127.0.0.1]"])
+def test_the_to_header_is_what_djangos_sanitize_address_writes(name, address):
+    assert to_header(name, address) == sanitize_address((name, address), "utf-8")
+
+
+def test_a_plain_name_and_address_skip_the_header_encoder(monkeypatch):
+    monkeypatch.setattr(rendering, "sanitize_address", None)  # must not be needed
+    assert to_header("Reader 1", "reader@example.org") == "Reader 1 <reader@example.org>"
+    assert to_header("Last, First", "a@example.org") == '"Last, First" <a@example.org>'
