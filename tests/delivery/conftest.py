@@ -120,6 +120,8 @@ class Sink:
 
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
+    reject_data: dict[str, str] = field(default_factory=dict)  # ... at the end of DATA
+    hang_up_at: str = ""  # an address whose message content ends the connection
     delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -141,6 +143,12 @@ class Sink:
             import asyncio
 
             await asyncio.sleep(self.delay)
+        if self.hang_up_at in envelope.rcpt_tos:
+            server.transport.close()
+            return "421 4.3.2 Shutting down"
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.reject_data:
+                return self.reject_data[rcpt]
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content))

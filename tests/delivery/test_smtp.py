@@ -22,8 +22,10 @@ def pipelining(request, smtp_settings, monkeypatch):
     pipelined path was taken exactly when it was offered."""
     smtp_settings.pipelining = request.param
     calls = []
-    real = transports._sendmail_pipelined
-    monkeypatch.setattr(transports, "_sendmail_pipelined", lambda *a: calls.append(a) or real(*a))
+    real = transports.SmtpTransport._send_pipelined
+    monkeypatch.setattr(
+        transports.SmtpTransport, "_send_pipelined", lambda *a: calls.append(a) or real(*a)
+    )
     yield request.param
     assert bool(calls) == request.param
 
@@ -66,6 +68,45 @@ def test_smtp_4xx_is_retried_and_5xx_fails_with_the_reason(
     assert rows["reader2@example.org"].status == "failed"
     assert rows["reader2@example.org"].last_error == "SMTP 550 5.1.1 No such user"
     assert sorted(sink.recipients()) == ["reader0@example.org", "reader3@example.org"]
+
+
+def test_a_message_refused_after_its_content_fails_or_waits_and_the_rest_go(
+    issue, make_subscribers, smtp_settings, pipelining
+):
+    make_subscribers(5)
+    sink = smtp_settings
+    sink.reject_data["reader1@example.org"] = "554 5.7.1 Message refused"
+    sink.reject_data["reader2@example.org"] = "452 4.3.1 Insufficient storage"
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    rows = {d.email: d for d in Delivery.objects.filter(issue=issue)}
+    assert rows["reader1@example.org"].status == "failed"
+    assert rows["reader1@example.org"].last_error == "SMTP 554 5.7.1 Message refused"
+    assert rows["reader2@example.org"].status == "queued"
+    assert rows["reader2@example.org"].last_error.startswith("SMTP 452")
+    sent = ["reader0@example.org", "reader3@example.org", "reader4@example.org"]
+    assert sorted(sink.recipients()) == sent
+    assert sorted(e for e, d in rows.items() if d.status == "sent") == sent
+
+
+def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
+    issue, make_subscribers, smtp_settings, pipelining
+):
+    make_subscribers(5)
+    sink = smtp_settings
+    sink.hang_up_at = "reader2@example.org"
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    rows = {d.email: d for d in Delivery.objects.filter(issue=issue)}
+    assert sorted(sink.recipients()) == ["reader0@example.org", "reader1@example.org"]
+    assert [e for e, d in sorted(rows.items()) if d.status == "sent"] == sorted(sink.recipients())
+    for address in ("reader2@example.org", "reader3@example.org", "reader4@example.org"):
+        assert rows[address].status == "queued"
+        assert rows[address].next_attempt_at is not None
 
 
 def test_an_unreachable_server_leaves_the_chunk_queued_for_retry(issue, make_subscribers, settings):
