@@ -301,20 +301,19 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
             return result
         # Fewer rows than a chunk, or a range no longer than one: nothing is left in it.
         size = _chunk_size(job.issue.publication.messages_per_second)
-        if _send_claimed(job.issue, lo, hi, result) < size or hi - lo < size:
+        if _send_claimed(job.issue, lo, hi, size, result) < size or hi - lo < size:
             break
     if not dispatch(issue_id=issue_id, chunks=1):
         finish_if_done(issue_id=issue_id)
     return result
 
 
-def _send_claimed(issue: Issue, lo: int, hi: int, result: ChunkResult) -> int:
-    """Claim up to a chunk of rows in [lo, hi], send them and record the outcome.
+def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult) -> int:
+    """Claim up to `size` rows (a chunk) in [lo, hi], send them and record the outcome.
     Returns how many rows were claimed (0: nothing left to do)."""
     rate = issue.publication.messages_per_second
     token = uuid.uuid4()
     lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    size = _chunk_size(rate)
     queued = Delivery.objects.filter(
         issue_id=issue.pk, id__gte=lo, id__lte=hi, status=Status.QUEUED
     ).filter(_due())

@@ -354,7 +354,7 @@ def test_a_claim_takes_at_most_a_chunk_of_a_wider_range(issue, make_subscribers,
     ids = sorted(Delivery.objects.values_list("id", flat=True))
 
     result = services.ChunkResult()
-    assert services._send_claimed(issue, ids[0], ids[-1], result) == 4
+    assert services._send_claimed(issue, ids[0], ids[-1], 4, result) == 4
     assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.org" for n in range(4)]
     assert services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1]).claimed == 6
     assert len(mail.outbox) == 10
