@@ -97,6 +97,15 @@ def _dot_stuffed(raw: bytes) -> bytes:
     return data + b".\r\n"
 
 
+def _refusal(
+    outcome: Outcome, delivery_id: int, code: int, reply: bytes | str, *, ours: bool = False
+) -> None:
+    """A message the server refused: failed for good on 5xx, sent again later on 4xx,
+    as it is when the refusal is of our sender (`ours`: our configuration)."""
+    bucket = outcome.failed if 500 <= code < 600 and not ours else outcome.retry
+    bucket[delivery_id] = _smtp_reason(code, reply)
+
+
 def _refused(smtp: smtplib.SMTP, code: int) -> None:
     """Leave the connection ready for the next message after a refusal."""
     if code == 421:
@@ -109,8 +118,8 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
     """`smtp.sendmail(sender, [rcpt], raw)` for a message already in CRLF bytes: the same
     commands, replies and exceptions, with the dot-stuffing done by `bytes.replace`
     instead of smtplib's regular expression, which costs more than building the message.
-    (A server offering PIPELINING gets `SmtpTransport._send_pipelined` instead.)"""
-    smtp.ehlo_or_helo_if_needed()
+    (A server offering PIPELINING gets `SmtpTransport._send_pipelined` instead.) The
+    caller has greeted the server."""
     options = [f"size={len(raw)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
     code, resp = smtp.mail(sender, options)
     if code != 250:
@@ -124,10 +133,6 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
     code, resp = smtp.getreply()
     if code != 354:
         raise smtplib.SMTPDataError(code, resp)
-    _send_data(smtp, raw)
-
-
-def _send_data(smtp: smtplib.SMTP, raw: bytes) -> None:
     smtp.send(_dot_stuffed(raw))
     code, resp = smtp.getreply()
     if code != 250:
@@ -186,10 +191,8 @@ class SmtpTransport:
                 bucket[delivery_id] = _smtp_reason(code, message)
             except smtplib.SMTPResponseException as exc:
                 # A refused message leaves the connection usable; reset the transaction.
-                bucket = outcome.failed if 500 <= exc.smtp_code < 600 else outcome.retry
-                if isinstance(exc, smtplib.SMTPSenderRefused):
-                    bucket = outcome.retry  # our configuration, not the recipient
-                bucket[delivery_id] = _smtp_reason(exc.smtp_code, exc.smtp_error)
+                ours = isinstance(exc, smtplib.SMTPSenderRefused)
+                _refusal(outcome, delivery_id, exc.smtp_code, exc.smtp_error, ours=ours)
                 try:
                     smtp.rset()
                 except (OSError, smtplib.SMTPException) as reset_exc:
@@ -242,8 +245,7 @@ class SmtpTransport:
                     if code == 250:
                         outcome.sent[held[0]] = ""
                     else:
-                        bucket = outcome.failed if 500 <= code < 600 else outcome.retry
-                        bucket[held[0]] = _smtp_reason(code, reply)
+                        _refusal(outcome, held[0], code, reply)
                     held = None
                 if current is not None:
                     replies = [smtp.getreply() for _ in range(3)]  # MAIL, RCPT, DATA
@@ -255,11 +257,7 @@ class SmtpTransport:
                         smtp.send(b".\r\n")
                         smtp.getreply()
                     code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
-                    # a refused sender is our configuration, not the recipient
-                    failed = mail == 250 and 500 <= code < 600
-                    (outcome.failed if failed else outcome.retry)[current[0]] = _smtp_reason(
-                        code, reply
-                    )
+                    _refusal(outcome, current[0], code, reply, ours=mail != 250)
                     current = None
                     if code == 421:
                         raise smtplib.SMTPServerDisconnected(_smtp_reason(code, reply))
