@@ -60,9 +60,14 @@ class _Signer(signing.TimestampSigner):
     def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
         if key is not None and key != self.key:  # a fallback key while verifying
             return super().signature(value, key)
-        mac = self._mac.copy()
-        mac.update(value if isinstance(value, bytes) else value.encode())
-        return signing.b64_encode(mac.digest()).decode()
+        return _mac_b64(self._mac, value if isinstance(value, bytes) else value.encode())
+
+
+def _mac_b64(mac: hmac.HMAC, data: bytes) -> str:
+    """The signature of `data` with a keyed HMAC, as Django's signer encodes it."""
+    digest = mac.copy()
+    digest.update(data)
+    return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
 
 
 @lru_cache(maxsize=16)
@@ -102,13 +107,11 @@ def url_maker(purpose: str, path: str) -> Callable[[int], str]:
     sign = signer(purpose)
     head = f"{settings.SITE_URL}/{path}/"
     tail = f"{sign.sep}{sign.timestamp()}"
-    mac, sep, encode = sign._mac, sign.sep, base64.urlsafe_b64encode
+    mac, sep = sign._mac, sign.sep
 
     def url(value: int) -> str:
         signed = f"{value}{tail}"
-        digest = mac.copy()
-        digest.update(signed.encode())
-        return f"{head}{signed}{sep}{encode(digest.digest()).rstrip(b'=').decode()}/"
+        return f"{head}{signed}{sep}{_mac_b64(mac, signed.encode())}/"
 
     return url
 
