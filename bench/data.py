@@ -92,4 +92,14 @@ def reset_issue(issue: Issue) -> None:
             Delivery.objects.all().delete()
         SendJob.objects.filter(issue=issue).delete()
         Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.APPROVED)
+    checkpoint()
     issue.refresh_from_db()
+
+
+def checkpoint() -> None:
+    """Start each run from the same quiet database: the last run's writes flushed and
+    its WAL files free for reuse, rather than written out (or new WAL files zeroed)
+    while the next run is timed."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
