@@ -400,9 +400,11 @@ def _send(
 ) -> Outcome:
     """Send with no transaction open, recording outcomes as it goes, so that a worker
     killed mid-chunk leaves at most one step of messages in doubt. A rate-limited
-    publication goes a second's worth of messages at a time, renewing the lease."""
+    publication goes a second's worth of messages at a time, renewing the lease; any
+    other chunk renews it once a third of it has gone by (a slow server)."""
     rendered = rendered_issue(issue)
     total = Outcome()
+    renewed = time.time()
     with transport() as mailer:
         step = min(mailer.record_every, rate) if rate else mailer.record_every
         for start in range(0, len(batch), step):
@@ -411,7 +413,9 @@ def _send(
                 wait = _reserve(issue.publication_id, rate, len(part)) - time.time()
                 if wait > 0:
                     time.sleep(wait)
+            if rate or time.time() - renewed > settings.DELIVERY_LEASE_SECONDS / 3:
                 renew()
+                renewed = time.time()
             outcome = mailer.send(rendered, part)
             record(outcome)
             total.merge(outcome)

@@ -283,7 +283,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Delivery tuning. A claimed chunk must finish (or renew its lease) within the lease;
 # the sweeper runs every DELIVERY_SWEEP_SECONDS and hands out again whatever the broker
 # lost, so lost work is found within lease + sweep interval.
-DELIVERY_CHUNK_SIZE = _int("MONITOR_DELIVERY_CHUNK_SIZE", 1000)
+DELIVERY_CHUNK_SIZE = _int("MONITOR_DELIVERY_CHUNK_SIZE", 2000)
 DELIVERY_WINDOW = _int("MONITOR_DELIVERY_WINDOW", 8)  # chunk tasks in the queue per issue
 DELIVERY_LEASE_SECONDS = _int("MONITOR_DELIVERY_LEASE_SECONDS", 60)
 DELIVERY_SWEEP_SECONDS = _int("MONITOR_DELIVERY_SWEEP_SECONDS", 30)

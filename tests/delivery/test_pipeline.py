@@ -11,7 +11,7 @@ from anymail.exceptions import AnymailAPIError
 from django.core import mail
 from django.utils import timezone
 
-from delivery import feedback, services
+from delivery import feedback, services, transports
 from delivery.models import Delivery, MessageId, SendJob
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
@@ -118,6 +118,35 @@ def test_a_chunk_claimed_twice_is_sent_once(issue, make_subscribers, settings):
 
     assert (first.claimed, second.claimed) == (10, 0)
     assert len(mail.outbox) == 10
+
+
+def test_a_slow_chunk_renews_its_lease_so_its_rows_are_never_taken_back(
+    issue, make_subscribers, settings, monkeypatch
+):
+    """Four steps of 100 messages, 25 s each: 100 s, beyond the 60 s lease."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.DELIVERY_LEASE_SECONDS = 60
+    make_subscribers(400)
+    services.send_start(issue=issue)
+    ((lo, hi),) = chunks(issue)
+    send = transports.BackendTransport.send
+    leases_left = []
+
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+
+        def slow_send(self, rendered, part):
+            held = Delivery.objects.filter(issue=issue, status="sending")
+            leases_left.append(min((r.lease_until - timezone.now()).total_seconds() for r in held))
+            clock.shift(25)
+            return send(self, rendered, part)
+
+        monkeypatch.setattr(transports.BackendTransport, "send", slow_send)
+        result = services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+
+    assert result.sent == 400
+    assert len(leases_left) == 4
+    assert min(leases_left) > 0, leases_left
+    assert services.release_expired_leases() == 0
 
 
 def test_someone_who_unsubscribes_during_the_send_gets_nothing(issue, make_subscribers, settings):
