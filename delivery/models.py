@@ -97,6 +97,14 @@ class Delivery(models.Model):
         # claim, the ESP's message id): claiming a row and recording it each stay on
         # its page (heap-only tuples, in the room the fill factor leaves: migration
         # 0005) instead of writing every index again. MessageId indexes the ESP's ids.
+        # The rows waiting for a retry, alone: only a retry sets `next_attempt_at`.
+        indexes = [
+            models.Index(
+                fields=["issue", "id"],
+                condition=models.Q(next_attempt_at__isnull=False),
+                name="delivery_retry",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.issue} -> {self.email} ({self.status})"

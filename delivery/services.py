@@ -493,7 +493,8 @@ def finish_if_done(*, issue_id: int) -> bool:
     unfinished = Delivery.objects.filter(
         issue_id=issue_id, status__in=[Status.QUEUED, Status.SENDING]
     )
-    if unfinished.exists():
+    # From the last row back: the chunks still in flight are the last handed out.
+    if unfinished.order_by("-id").values_list("id", flat=True).first() is not None:
         return False
     with transaction.atomic():
         updated = SendJob.objects.filter(issue_id=issue_id, state=SendJob.State.RUNNING).update(
