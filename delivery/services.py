@@ -333,7 +333,9 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
     rows = list(
         mine.annotate(
             suppressed=Exists(Suppression.objects.active().filter(email=OuterRef("email")))
-        ).values_list(
+        )
+        .order_by("id")
+        .values_list(
             "id",
             "email",
             "attempts",
@@ -426,10 +428,15 @@ def _record(
     issue_id: int, mine, outcome: Outcome, attempts: dict[int, int], held: set[int]
 ) -> None:
     """Write the outcome of every row of a chunk, touching only rows we still hold
-    (`held`: the ids not recorded yet; all of them alike need no list of ids)."""
+    (`held`: the ids not recorded yet). All of them, or a run of them in id order (the
+    first batch call of a chunk), need no list of ids: rows already recorded no longer
+    carry the claim."""
 
     def rows(ids: list[int]):
-        return mine if len(ids) == len(held) and held.issuperset(ids) else mine.filter(id__in=ids)
+        lo, hi = min(ids), max(ids)
+        if held.issuperset(ids) and sum(lo <= i <= hi for i in held) == len(ids):
+            return mine if len(ids) == len(held) else mine.filter(id__gte=lo, id__lte=hi)
+        return mine.filter(id__in=ids)
 
     now = timezone.now()
     final = {"claim": None, "lease_until": None, "enqueued_at": None}

@@ -9,6 +9,8 @@ import pytest
 import time_machine
 from anymail.exceptions import AnymailAPIError
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from delivery import feedback, services, transports
@@ -201,6 +203,56 @@ def test_esp_batch_sends_one_call_per_chunk_with_per_recipient_merge_data(
             metadata={}, message_id=delivery.esp_message_id, email=delivery.email, at=timezone.now()
         )
         assert found == delivery
+
+
+def _recorded(queries) -> list[str]:
+    return [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('UPDATE "delivery_delivery"') and '"sent_at"' in q["sql"]
+    ]
+
+
+def test_each_batch_call_of_a_chunk_is_recorded_by_its_id_run(
+    issue, make_subscribers, settings, monkeypatch
+):
+    esp_settings(settings)
+    monkeypatch.setattr(transports, "ESP_BATCH_LIMIT", 3)
+    make_subscribers(7)
+    services.send_start(issue=issue)
+
+    with CaptureQueriesContext(connection) as queries:
+        run_all(issue)
+
+    assert len(mail.outbox) == 3
+    recorded = _recorded(queries)
+    assert len(recorded) == 3
+    assert not any(" IN (" in sql for sql in recorded)
+    ids = list(Delivery.objects.filter(issue=issue).order_by("id").values_list("esp_message_id"))
+    assert ids[0] == ids[1] == ids[2] != ids[3] == ids[4] == ids[5] != ids[6]
+    assert services.progress(issue)["sent"] == 7
+
+
+def test_a_batch_call_whose_rows_are_not_a_run_is_recorded_by_its_ids(
+    issue, make_subscribers, settings
+):
+    esp_settings(settings)
+    make_subscribers(2, prefix="a")
+    make_subscribers(2, prefix="plain", format=Subscription.Format.TEXT)
+    make_subscribers(2, prefix="b")
+    services.send_start(issue=issue)
+
+    with CaptureQueriesContext(connection) as queries:
+        run_all(issue)
+
+    # the HTML call's rows (1, 2, 5, 6) by their ids; the text call's (3, 4) are a run
+    recorded = _recorded(queries)
+    assert [" IN (" in sql for sql in recorded] == [True, False]
+    calls = {m.alternatives != []: str(m.anymail_status.message_id) for m in mail.outbox}
+    for delivery in Delivery.objects.filter(issue=issue).select_related("subscription"):
+        html = delivery.subscription.format == Subscription.Format.HTML
+        assert delivery.esp_message_id == calls[html]
+        assert delivery.status == Delivery.Status.SENT
 
 
 @pytest.fixture
