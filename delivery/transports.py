@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 
+import orjson
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from anymail.utils import EmailAddress, parse_address_list
@@ -426,7 +427,10 @@ class _MailgunRecipientVariables:
             mine.update((h_keys[field], value) for field, value in headers[email].items())
             variables[email] = mine
         self.data.update({f"v:{key}": value for key, value in custom_data.items()})
-        self.data["recipient-variables"] = self.serialize_json(variables)
+        try:  # orjson writes the same object 30 times as fast as json.dumps
+            self.data["recipient-variables"] = orjson.dumps(variables)
+        except TypeError:
+            self.data["recipient-variables"] = self.serialize_json(variables)
 
 
 # Our messages' merge data and metadata are dicts of str built per batch; anymail's

@@ -18,7 +18,11 @@ import anymail.backends.test
 import anymail.utils
 import pytest
 import requests
-from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailInvalidAddress,
+    AnymailSerializationError,
+)
 from anymail.message import AnymailMessage
 from anymail.utils import parse_address_list
 from django.core import mail
@@ -454,6 +458,59 @@ def test_mailgun_recipient_variables_fall_back_to_anymails_own(given, settings, 
     mine, theirs = sent
     assert mine == theirs
     assert any(name == "recipient-variables" for name, _ in mine[1])
+
+
+def _uniform_batch(value: object) -> dict[str, dict]:
+    """Two recipients with the same keys (the one-pass path), `value` in each."""
+    emails = ("a@example.org", "b@example.org")
+    return {
+        "merge_data": {e: {"name": e, "extra": value} for e in emails},
+        "merge_headers": {e: {"X-One": "1"} for e in emails},
+        "merge_metadata": {e: {"n": "1"} for e in emails},
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (requests.structures.CaseInsensitiveDict({"k": "v"}), None),  # anymail's JSON takes it
+        (object(), AnymailSerializationError),  # neither takes it
+    ],
+    ids=["anymail's json", "neither"],
+)
+def test_a_merge_value_orjson_cannot_write_goes_to_anymails_json(
+    value, error, settings, monkeypatch
+):
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    settings.ANYMAIL = ESP_SETTINGS["mailgun"]
+    sent, raised = [], []
+
+    def post_to_esp(backend, payload, message):
+        sent.append(request_sent(payload.get_request_params(backend.api_url)))
+        raise api_error(503)
+
+    for transport in (AnymailTransport("mailgun"), stock(AnymailTransport("mailgun"))):
+        monkeypatch.setattr(type(transport.backend), "post_to_esp", post_to_esp)
+        message = AnymailMessage(
+            subject="Issue 11",
+            body="Dear %recipient.name%",
+            from_email="monitor@example.org",
+            to=["a@example.org", "b@example.org"],
+            connection=transport.backend,
+        )
+        for attr, given in _uniform_batch(value).items():
+            setattr(message, attr, given)
+        with pytest.raises((AnymailAPIError, AnymailSerializationError)) as caught:
+            message.send()
+        raised.append(caught.type)
+
+    if error is None:
+        mine, theirs = sent
+        assert mine == theirs
+        assert raised == [AnymailAPIError, AnymailAPIError]
+    else:
+        assert sent == []
+        assert raised == [error, error]
 
 
 def test_our_mailgun_batches_take_the_one_pass_path(issue, settings, monkeypatch):
