@@ -14,14 +14,14 @@ import functools
 import importlib
 import os
 import smtplib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 
 import orjson
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
-from anymail.utils import EmailAddress, parse_address_list
+from anymail.utils import UNSET, EmailAddress, parse_address_list
 from django.conf import settings
 from django.core.mail import get_connection
 from django.utils import timezone
@@ -420,11 +420,14 @@ class _MailgunRecipientVariables:
         h_keys = {field: f"h:{field.title()}" for field in keys[2]}
         custom_data = {**self.metadata, **{key: f"%recipient.{v}%" for key, v in v_keys.items()}}
         self.data.update({h: f"%recipient.{h}%" for h in h_keys.values()})
+        v_pairs, h_pairs = list(v_keys.items()), list(h_keys.items())
         variables = {}
         for email in emails:
-            mine = {v_keys[key]: value for key, value in metadata[email].items()}
+            meta, head = metadata[email], headers[email]
+            mine = {v: meta[key] for key, v in v_pairs}
             mine.update(merge_data[email])
-            mine.update((h_keys[field], value) for field, value in headers[email].items())
+            for name, h in h_pairs:
+                mine[h] = head[name]
             variables[email] = mine
         self.data.update({f"v:{key}": value for key, value in custom_data.items()})
         try:  # orjson writes the same object 30 times as fast as json.dumps
@@ -433,10 +436,20 @@ class _MailgunRecipientVariables:
             self.data["recipient-variables"] = self.serialize_json(variables)
 
 
-# Our messages' merge data and metadata are dicts of str built per batch; anymail's
-# converter deep-copies them only to force lazy translations (its combiner has copied
-# them already).
+# Our messages' merge data and metadata are dicts of str built per batch: with no
+# default to merge (ANYMAIL's SEND_DEFAULTS), anymail's combiner would only copy them
+# recipient by recipient, and its converter deep-copies them to force lazy translations.
 _CONVERTERS = {"to": recipient_addresses, "merge_data": None, "merge_metadata": None}
+_OWN = {"merge_data", "merge_metadata"}
+
+
+def _taken_as_given(combine: Callable[[object, object], object]) -> Callable:
+    def combined(default: object, value: object) -> object:
+        if default is UNSET and isinstance(value, dict):
+            return value
+        return combine(default, value)
+
+    return combined
 
 
 @functools.cache
@@ -444,7 +457,10 @@ def _own_payload(esp: str, base: type) -> type:
     """The ESP's own payload class, converting our recipients as described above."""
 
     def attrs(given: tuple) -> tuple:
-        return tuple((a, combine, _CONVERTERS.get(a, convert)) for a, combine, convert in given)
+        return tuple(
+            (a, _taken_as_given(combine) if a in _OWN else combine, _CONVERTERS.get(a, convert))
+            for a, combine, convert in given
+        )
 
     namespace = {
         "base_message_attrs": attrs(base.base_message_attrs),

@@ -513,6 +513,38 @@ def test_a_merge_value_orjson_cannot_write_goes_to_anymails_json(
         assert raised == [error, error]
 
 
+def test_default_merge_data_from_the_settings_is_merged_as_anymail_does(settings, monkeypatch):
+    settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
+    defaults = {"merge_data": {"a@example.org": {"campaign": "spring"}}}
+    settings.ANYMAIL = {**ESP_SETTINGS["mailgun"], "SEND_DEFAULTS": defaults}
+    sent = []
+
+    def post_to_esp(backend, payload, message):
+        sent.append(request_sent(payload.get_request_params(backend.api_url)))
+        raise api_error(503)
+
+    given = _uniform_batch("x")
+    for transport in (AnymailTransport("mailgun"), stock(AnymailTransport("mailgun"))):
+        monkeypatch.setattr(type(transport.backend), "post_to_esp", post_to_esp)
+        message = AnymailMessage(
+            subject="Issue 11",
+            body="Dear %recipient.name%",
+            from_email="monitor@example.org",
+            to=["a@example.org", "b@example.org"],
+            connection=transport.backend,
+        )
+        for attr, value in given.items():
+            setattr(message, attr, value)
+        with pytest.raises(AnymailAPIError):
+            message.send()
+
+    mine, theirs = sent
+    assert mine == theirs
+    variables = dict(mine[1])["recipient-variables"]
+    assert variables["a@example.org"]["campaign"] == "spring"
+    assert "campaign" not in given["merge_data"]["a@example.org"]  # the message's own dict
+
+
 def test_our_mailgun_batches_take_the_one_pass_path(issue, settings, monkeypatch):
     settings.EMAIL_BACKEND = "anymail.backends.mailgun.EmailBackend"
     settings.ANYMAIL = ESP_SETTINGS["mailgun"]
