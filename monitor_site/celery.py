@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitor_site.settings")
 
@@ -23,3 +24,15 @@ def _close_old_connections(task: object = None, **kwargs: object) -> None:
 
     if not getattr(getattr(task, "request", None), "is_eager", False):
         close_old_connections()
+
+
+@worker_process_init.connect
+def _settle_collector(**kwargs: object) -> None:
+    """A worker process starts with Django and the app already built, about 130,000
+    objects that live as long as it does, then each chunk makes and drops tens of
+    thousands more. Python's cycle collector would walk the inherited ones in every
+    full collection (70 ms, every few chunks) and run a young collection every 700
+    new objects: together 6 to 7 µs of every ESP message. Keep the inherited objects
+    out of its walks and let it run every 10,000 new objects."""
+    gc.freeze()
+    gc.set_threshold(10_000, *gc.get_threshold()[1:])

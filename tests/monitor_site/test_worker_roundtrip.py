@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gc
+
 import pytest
 from django.core.cache import cache
 
@@ -16,3 +18,16 @@ def test_task_round_trip_through_a_real_worker_on_the_configured_broker(celery_w
 
     seen = wait_for(lambda: cache.get(HEARTBEAT_KEY), timeout=60)
     assert seen
+
+
+def test_a_new_worker_process_keeps_what_it_inherited_out_of_garbage_collection():
+    from celery.signals import worker_process_init
+
+    threshold = gc.get_threshold()
+    try:
+        worker_process_init.send(sender=None)
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (10_000, *threshold[1:])
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
