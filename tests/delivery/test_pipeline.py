@@ -427,6 +427,24 @@ def test_start_records_the_id_range_and_dispatch_walks_it_once(issue, make_subsc
     assert not Delivery.objects.exclude(enqueued_at=None).exists()  # no row was written
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL planner statistics")
+def test_start_gives_the_planner_statistics_of_the_columns_chunks_filter_on(
+    issue, make_subscribers, django_capture_on_commit_callbacks
+):
+    make_subscribers(30)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.send_start(issue=issue)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT attname, most_common_vals::text FROM pg_stats WHERE tablename = %s",
+            [Delivery._meta.db_table],
+        )
+        stats = dict(cursor.fetchall())
+    assert {"id", "issue_id", "status", "claim", "next_attempt_at"} <= stats.keys()
+    assert stats["issue_id"] == f"{{{issue.pk}}}"
+    assert "email" not in stats
+
+
 def test_a_claim_takes_at_most_a_chunk_of_a_wider_range(issue, make_subscribers, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.DELIVERY_CHUNK_SIZE = 4
