@@ -4,7 +4,6 @@ same request reaching the ESP as anymail's own payload would send."""
 
 from __future__ import annotations
 
-import dataclasses
 import email.parser
 import email.policy
 import json
@@ -127,7 +126,7 @@ def test_an_invalid_address_sends_the_batch_again_later_as_before(issue, setting
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     rendered = rendered_issue(issue)
     batch = recipients(3)
-    batch[1] = (1, dataclasses.replace(batch[1][1], email="reader@"))
+    batch[1] = (1, batch[1][1]._replace(email="reader@"))
 
     with AnymailTransport("test") as transport:
         outcome = transport.send(rendered, batch)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hmac
 from datetime import timedelta
 
 import pytest
@@ -130,3 +131,19 @@ def test_tokens_are_exactly_djangos_timestamp_signer_tokens(settings):
     settings.SECRET_KEY = "a-new-secret-key-" + "k" * 40
     assert read_token(UNSUBSCRIBE, old) == "7"
     assert make_token(UNSUBSCRIBE, 7) != old
+
+
+@pytest.mark.parametrize("key", [b"", b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(200))])
+@pytest.mark.parametrize("algorithm", ["sha256", "sha1", "sha512"])
+def test_the_signing_hmac_is_the_standard_library_hmac(key, algorithm):
+    mac = tokens._Hmac(key, algorithm)
+    for data in (b"", b"42:1tXyZa", bytes(range(256)) * 3):
+        assert mac.digest(data) == hmac.new(key, data, algorithm).digest()
+
+
+def test_links_made_for_a_chunk_carry_djangos_tokens(settings):
+    with time_machine.travel("2026-11-28 12:00:00", tick=False):
+        link = tokens.url_maker(tokens.UNSUBSCRIBE, "unsubscribe")
+        for value in (1, 42, 987654321):
+            token = signing.TimestampSigner(salt=tokens.UNSUBSCRIBE).sign(str(value))
+            assert link(value) == f"{settings.SITE_URL}/unsubscribe/{token}/"
