@@ -209,23 +209,28 @@ def _due() -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
 
 
-def dispatch(*, issue_id: int, chunks: int | None = None) -> int:
+def dispatch(*, issue_id: int, chunks: int | None = None, size: int | None = None) -> int:
     """Hand out up to `chunks` chunks of the issue's queued, due rows. New rows are
     taken in id order past the job's cursor, without writing to them; once the cursor
     is at the end, rows behind it that wait for a retry are handed out when due, each
-    marked so that it is not handed out twice. Returns the number of tasks enqueued."""
+    marked so that it is not handed out twice. `size` is the chunk size, if the caller
+    knows it. Returns the number of tasks enqueued."""
     from delivery.tasks import send_chunk
 
     with transaction.atomic():
+        # The job's row alone is locked and read: a lock taken through a join would
+        # lock (write to) the issue's and the publication's rows at every chunk too.
         job = (
             SendJob.objects.select_for_update()
-            .select_related("issue__publication")
+            .only("state", "first_id", "last_id", "cursor", "issue_id")
             .filter(issue_id=issue_id)
             .first()
         )
         if job is None or job.state != SendJob.State.RUNNING or job.first_id is None:
             return 0
-        size = _chunk_size(job.issue.publication.messages_per_second)
+        if size is None:
+            rate = Issue.objects.filter(pk=issue_id).values("publication__messages_per_second")
+            size = _chunk_size(rate[0]["publication__messages_per_second"])
         want = size * (chunks or settings.DELIVERY_WINDOW)
         now = timezone.now()
         queued = Delivery.objects.filter(issue_id=issue_id, status=Status.QUEUED).filter(_due())
@@ -310,7 +315,7 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
         size = _chunk_size(job.issue.publication.messages_per_second)
         if _send_claimed(job.issue, lo, hi, size, result) < size or hi - lo < size:
             break
-    if not dispatch(issue_id=issue_id, chunks=1):
+    if not dispatch(issue_id=issue_id, chunks=1, size=size):
         finish_if_done(issue_id=issue_id)
     return result
 

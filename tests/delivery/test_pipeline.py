@@ -3,19 +3,20 @@ retries, completion. Tasks enqueued here are not run; task bodies are called dir
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
 from anymail.exceptions import AnymailAPIError
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from delivery import feedback, services, transports
 from delivery.models import Delivery, MessageId, SendJob
-from issues.models import Issue
+from issues.models import Issue, Publication
 from subscriptions.models import Subscription, Suppression
 
 pytestmark = pytest.mark.django_db
@@ -443,6 +444,38 @@ def test_start_gives_the_planner_statistics_of_the_columns_chunks_filter_on(
     assert {"id", "issue_id", "status", "claim", "next_attempt_at"} <= stats.keys()
     assert stats["issue_id"] == f"{{{issue.pk}}}"
     assert "email" not in stats
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL row locks")
+@pytest.mark.django_db(transaction=True)
+def test_handing_out_chunks_locks_the_job_alone(issue, make_subscribers):
+    """An editor saving the publication or the issue mid-send stalls no worker."""
+    make_subscribers(10)
+    services.send_start(issue=issue)
+    services._rewind(issue.pk)  # hand the rows out again below
+    locked, done = threading.Event(), threading.Event()
+
+    def hold_the_publication_and_the_issue() -> None:
+        try:
+            with transaction.atomic():
+                Publication.objects.select_for_update().get(pk=issue.publication_id)
+                Issue.objects.select_for_update().get(pk=issue.pk)
+                locked.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_publication_and_the_issue)
+    holder.start()
+    try:
+        assert locked.wait(timeout=30)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '2s'")
+            assert services.dispatch(issue_id=issue.pk) == 1
+    finally:
+        done.set()
+        holder.join(timeout=30)
 
 
 def test_a_claim_takes_at_most_a_chunk_of_a_wider_range(issue, make_subscribers, settings):
