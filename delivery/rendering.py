@@ -205,6 +205,9 @@ class RenderedIssue:
         self.text_source = re.sub(r"\n{3,}", "\n\n", text) + "\n"
         self.html = Template(self.html_source, escape=True)
         self.text = Template(self.text_source, escape=False)
+        used = {*self.html.fields, *self.text.fields}
+        # the recipient fields the templates use, in FIELDS order
+        self.fields = tuple(field for field in FIELDS if field in used)
         self._html_qp = EncodedTemplate(self.html_source, escape=True)
         self._text_qp = EncodedTemplate(self.text_source, escape=False)
         subject = self.subject

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from delivery.models import Delivery, MessageId, RateSlot, SendJob
 from delivery.rendering import HTML_LIMIT, Recipient, RenderedIssue, rendered_issue
-from delivery.transports import Outcome, transport
+from delivery.transports import Outcome, names_needed, transport
 from issues import services as editorial
 from issues.models import Issue
 from subscriptions.models import Subscriber, Subscription, Suppression
@@ -341,6 +341,7 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
     if not claimed:
         return 0
     result.claimed += claimed
+    rendered = rendered_issue(issue)
     mine = Delivery.objects.filter(issue_id=issue.pk, id__gte=lo, id__lte=hi, claim=token)
     rows = list(
         mine.annotate(
@@ -353,7 +354,8 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
             "attempts",
             "subscriber_id",
             "subscription_id",
-            "subscriber__name",
+            # no join of the subscribers where no name is written
+            "subscriber__name" if names_needed(rendered) else Value(""),
             "subscription__format",
             "subscription__status",
             "suppressed",
@@ -393,6 +395,7 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
         held = {delivery_id for delivery_id, _ in batch}
         outcome = _send(
             issue,
+            rendered,
             batch,
             rate=rate,
             renew=lambda: mine.update(lease_until=timezone.now() + lease),
@@ -406,6 +409,7 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
 
 def _send(
     issue: Issue,
+    rendered: RenderedIssue,
     batch: list[tuple[int, Recipient]],
     *,
     rate: int | None,
@@ -416,7 +420,6 @@ def _send(
     killed mid-chunk leaves at most one step of messages in doubt. A rate-limited
     publication goes a second's worth of messages at a time, renewing the lease; any
     other chunk renews it once a third of it has gone by (a slow server)."""
-    rendered = rendered_issue(issue)
     total = Outcome()
     renewed = time.time()
     with transport() as mailer:

@@ -552,13 +552,9 @@ class AnymailTransport:
         )
         merge_data, merge_headers, merge_metadata = {}, {}, {}
         headers = self._per_recipient_headers
+        fields = rendered.fields  # only what the templates use
         for email, (delivery_id, r) in by_email.items():
-            merge_data[email] = {  # the keys of rendering.FIELDS
-                "email": r.email,
-                "name": r.name,
-                "unsubscribe_url": r.unsubscribe_url,
-                "preferences_url": r.preferences_url,
-            }
+            merge_data[email] = {field: getattr(r, field) for field in fields}
             merge_headers[email] = headers(rendered, r)
             merge_metadata[email] = {"delivery_id": str(delivery_id)}
         message.merge_data = merge_data
@@ -604,6 +600,12 @@ class AnymailTransport:
             else:
                 outcome.retry[delivery_id] = f"ESP {status.status}"
         return outcome
+
+
+def names_needed(rendered: RenderedIssue) -> bool:
+    """Whether the configured transport needs recipients' names for this issue: an ESP
+    only where the templates use them; SMTP and Django backends write them in To."""
+    return not settings.EMAIL_BACKEND.startswith("anymail.backends.") or "name" in rendered.fields
 
 
 def transport():

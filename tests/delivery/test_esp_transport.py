@@ -250,8 +250,7 @@ def test_a_mailgun_batch_goes_as_multipart_with_the_fields_anymail_urlencoded(is
         variables = json.loads(values["recipient-variables"])
         for delivery_id, r in group:
             assert variables[r.email] == {
-                "email": r.email,
-                "name": r.name,
+                "email": r.email,  # the fields the templates use; not the name
                 "unsubscribe_url": r.unsubscribe_url,
                 "preferences_url": r.preferences_url,
                 "v:delivery_id": str(delivery_id),

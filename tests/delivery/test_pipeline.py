@@ -3,8 +3,10 @@ retries, completion. Tasks enqueued here are not run; task bodies are called dir
 
 from __future__ import annotations
 
+import copy
 import threading
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pytest
 import time_machine
@@ -212,6 +214,37 @@ def _recorded(queries) -> list[str]:
         for q in queries
         if q["sql"].startswith('UPDATE "delivery_delivery"') and '"sent_at"' in q["sql"]
     ]
+
+
+def test_an_esp_is_given_names_only_where_the_templates_use_them(
+    make_issue, make_subscribers, settings
+):
+    esp_settings(settings)
+    make_subscribers(2)
+    plain = make_issue(number=11)
+    services.send_start(issue=plain)
+    run_all(plain)
+    assert mail.outbox[-1].anymail_test_params["merge_data"]["reader1@example.org"] == {
+        "email": "reader1@example.org",
+        "unsubscribe_url": ANY,
+        "preferences_url": ANY,
+    }
+
+    greeting = "Dear {{ name }},\n\n{{ unsubscribe_url }}\n{{ preferences_url }}\n"
+    templates = copy.deepcopy(settings.TEMPLATES)
+    templates[0]["APP_DIRS"] = False
+    templates[0]["OPTIONS"]["loaders"] = [
+        ("django.template.loaders.locmem.Loader", {"emails/issue.txt": greeting}),
+        "django.template.loaders.filesystem.Loader",
+        "django.template.loaders.app_directories.Loader",
+    ]
+    settings.TEMPLATES = templates
+    greeted = make_issue(number=12)
+    services.send_start(issue=greeted)
+    run_all(greeted)
+    message = mail.outbox[-1]
+    assert message.anymail_test_params["merge_data"]["reader1@example.org"]["name"] == "Reader 1"
+    assert message.body.startswith("Dear {{name}},")
 
 
 def test_each_batch_call_of_a_chunk_is_recorded_by_its_id_run(

@@ -44,6 +44,8 @@ def test_smtp_delivers_strict_mime_to_every_subscriber(
         message = email.message_from_bytes(raw, policy=email.policy.strict)
         assert message.defects == []
         assert message["To"].addresses[0].addr_spec == rcpt
+        number = rcpt.removeprefix("reader").removesuffix("@example.org")
+        assert message["To"].addresses[0].display_name == f"Reader {number}"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert services.progress(issue)["sent"] == 25
 
