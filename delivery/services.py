@@ -445,7 +445,13 @@ def _record(
     """Write the outcome of every row of a chunk, touching only rows we still hold
     (`held`: the ids not recorded yet). All of them, or a run of them in id order (the
     first batch call of a chunk), need no list of ids: rows already recorded no longer
-    carry the claim."""
+    carry the claim.
+
+    Each statement commits on its own, the ESP's message ids first. A worker killed
+    midway leaves the step's other rows claimed, as if it had died before recording
+    them (they are sent again once the lease runs out, as they would be had it died a
+    moment earlier), and never a row marked sent whose message id is not indexed. A
+    transaction would add two round trips to the database (BEGIN, COMMIT) to each step."""
 
     def rows(ids: list[int]):
         lo, hi = min(ids), max(ids)
@@ -463,36 +469,35 @@ def _record(
     failed_by_reason: dict[str, list[int]] = {}
     for delivery_id, reason in outcome.failed.items():
         failed_by_reason.setdefault(reason, []).append(delivery_id)
-    with transaction.atomic():
-        singles = []
-        for message_id, ids in sent_by_id.items():
-            if message_id and len(ids) == 1:
-                singles.append(Delivery(id=ids[0], esp_message_id=message_id))
-                continue
-            shared = {"esp_message_id": message_id} if message_id else {}
-            rows(ids).update(status=Status.SENT, sent_at=now, last_error="", **shared, **final)
-        if singles:
-            rows([row.id for row in singles]).update(
-                status=Status.SENT, sent_at=now, last_error="", **final
+    message_ids_record(issue_id=issue_id, sent_by_id=sent_by_id)
+    singles = []
+    for message_id, ids in sent_by_id.items():
+        if message_id and len(ids) == 1:
+            singles.append(Delivery(id=ids[0], esp_message_id=message_id))
+            continue
+        shared = {"esp_message_id": message_id} if message_id else {}
+        rows(ids).update(status=Status.SENT, sent_at=now, last_error="", **shared, **final)
+    if singles:
+        rows([row.id for row in singles]).update(
+            status=Status.SENT, sent_at=now, last_error="", **final
+        )
+        Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
+    for reason, ids in failed_by_reason.items():
+        rows(ids).update(status=Status.FAILED, last_error=reason, **final)
+    for delivery_id, error in outcome.retry.items():
+        if attempts[delivery_id] >= settings.DELIVERY_MAX_ATTEMPTS:
+            mine.filter(id=delivery_id).update(
+                status=Status.FAILED,
+                last_error=f"Gave up after {attempts[delivery_id]} attempts: {error}",
+                **final,
             )
-            Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
-        message_ids_record(issue_id=issue_id, sent_by_id=sent_by_id)
-        for reason, ids in failed_by_reason.items():
-            rows(ids).update(status=Status.FAILED, last_error=reason, **final)
-        for delivery_id, error in outcome.retry.items():
-            if attempts[delivery_id] >= settings.DELIVERY_MAX_ATTEMPTS:
-                mine.filter(id=delivery_id).update(
-                    status=Status.FAILED,
-                    last_error=f"Gave up after {attempts[delivery_id]} attempts: {error}",
-                    **final,
-                )
-            else:
-                mine.filter(id=delivery_id).update(
-                    status=Status.QUEUED,
-                    last_error=error,
-                    next_attempt_at=now + _backoff(attempts[delivery_id]),
-                    **final,
-                )
+        else:
+            mine.filter(id=delivery_id).update(
+                status=Status.QUEUED,
+                last_error=error,
+                next_attempt_at=now + _backoff(attempts[delivery_id]),
+                **final,
+            )
     held.difference_update(outcome.sent, outcome.failed, outcome.retry)
 
 

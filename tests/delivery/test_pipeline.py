@@ -262,6 +262,12 @@ def test_each_batch_call_of_a_chunk_is_recorded_by_its_id_run(
     recorded = _recorded(queries)
     assert len(recorded) == 3
     assert not any(" IN (" in sql for sql in recorded)
+    # each call: its message id indexed, then its rows, with no transaction around them
+    sqls = [q["sql"] for q in queries]
+    for update in recorded:
+        assert sqls[sqls.index(update) - 1].startswith('INSERT INTO "delivery_messageid"')
+    steps = sqls[sqls.index(recorded[0]) - 1 : sqls.index(recorded[-1]) + 1]
+    assert not any(sql.startswith(("SAVEPOINT", "BEGIN")) for sql in steps)
     ids = list(Delivery.objects.filter(issue=issue).order_by("id").values_list("esp_message_id"))
     assert ids[0] == ids[1] == ids[2] != ids[3] == ids[4] == ids[5] != ids[6]
     assert services.progress(issue)["sent"] == 7
