@@ -2,7 +2,7 @@
 
 python -m bench                     # all six
 python -m bench --only smtp,peer    # some
-python -m bench --runs 5 --sizes 10000,100000
+python -m bench --runs 3 --sizes 10000,100000
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Context:
     target: bench_env.Target
     env: dict[str, str]
     issue: object = None
-    runs: int = 3
+    runs: int = 5
     sizes: tuple[int, ...] = (10_000, 100_000)
     peer_n: int = 10_000
     results: dict[str, dict] = field(default_factory=dict)
@@ -106,7 +106,7 @@ def _table(ctx: Context) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(ORDER), help="comma-separated benches")
-    parser.add_argument("--runs", type=int, default=3, help="repeats of each measurement")
+    parser.add_argument("--runs", type=int, default=5, help="repeats of each measurement")
     parser.add_argument("--sizes", default="10000,100000", help="audiences for smtp, esp_batch")
     parser.add_argument("--peer-n", type=int, default=10_000, help="audience for the peer")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
