@@ -69,8 +69,20 @@ def draw(results_path: Path, out: Path) -> None:
     print(f"wrote {out}")
 
 
-def main() -> None:
+def main() -> int:
     results = RESULTS / "latest.json"
+    try:
+        found = bars(json.loads(results.read_text()))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"{results}: no results to draw ({exc}); run `make bench` first", file=sys.stderr)
+        return 1
+    if not found:
+        print(
+            f"{results}: no smtp, esp_batch or peer result (the last run left them out "
+            f"with --only); {OUT} is left as it was",
+            file=sys.stderr,
+        )
+        return 1
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -88,9 +100,10 @@ def main() -> None:
             f"from bench.chart import draw; draw(Path({str(results)!r}), Path({str(OUT)!r}))"
         )
         subprocess.run([str(python), "-c", code], check=True)
-        return
+        return 0
     draw(results, OUT)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
