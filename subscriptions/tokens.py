@@ -5,7 +5,6 @@ link works for as long as the subscription exists."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import time
 from collections.abc import Callable
@@ -86,7 +85,7 @@ class _Hmac:
 
 def _mac_b64(mac: _Hmac, data: bytes) -> str:
     """The signature of `data` with a keyed HMAC, as Django's signer encodes it."""
-    return base64.urlsafe_b64encode(mac.digest(data)).rstrip(b"=").decode()
+    return signing.b64_encode(mac.digest(data)).decode()
 
 
 @lru_cache(maxsize=16)
