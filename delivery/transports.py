@@ -602,17 +602,21 @@ class AnymailTransport:
         return outcome
 
 
+def _esp() -> str | None:
+    """The anymail ESP the configured EMAIL_BACKEND sends through, if any."""
+    backend = settings.EMAIL_BACKEND
+    return backend.split(".")[2] if backend.startswith("anymail.backends.") else None
+
+
 def names_needed(rendered: RenderedIssue) -> bool:
     """Whether the configured transport needs recipients' names for this issue: an ESP
     only where the templates use them; SMTP and Django backends write them in To."""
-    return not settings.EMAIL_BACKEND.startswith("anymail.backends.") or "name" in rendered.fields
+    return _esp() is None or "name" in rendered.fields
 
 
 def transport():
     """The transport for the configured EMAIL_BACKEND."""
-    backend = settings.EMAIL_BACKEND
-    if backend == "django.core.mail.backends.smtp.EmailBackend":
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
         return SmtpTransport()
-    if backend.startswith("anymail.backends."):
-        return AnymailTransport(backend.split(".")[2])
-    return BackendTransport()
+    esp = _esp()
+    return BackendTransport() if esp is None else AnymailTransport(esp)
