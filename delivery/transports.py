@@ -172,9 +172,7 @@ class SmtpTransport:
         try:
             smtp.ehlo_or_helo_if_needed()
         except (OSError, smtplib.SMTPException) as exc:
-            outcome.retry.update((i, _error(exc)) for i, _ in pending)
-            self.backend.connection = None
-            return outcome
+            return self._lost(outcome, [i for i, _ in pending], exc)
         if smtp.does_esmtp and smtp.has_extn("pipelining"):
             self._send_pipelined(smtp, rendered, pending, date, outcome)
             return outcome
@@ -197,17 +195,18 @@ class SmtpTransport:
                 try:
                     smtp.rset()
                 except (OSError, smtplib.SMTPException) as reset_exc:
-                    outcome.retry.update((i, _error(reset_exc)) for i, _ in pending)
-                    self.backend.connection = None
-                    return outcome
+                    return self._lost(outcome, [i for i, _ in pending], reset_exc)
             except UnicodeError as exc:
                 outcome.failed[delivery_id] = f"Address cannot be sent to: {exc}"
             except (OSError, smtplib.SMTPException) as exc:
                 # The connection is gone: this one and the rest of the chunk go again later.
-                outcome.retry[delivery_id] = _error(exc)
-                outcome.retry.update((i, _error(exc)) for i, _ in pending)
-                self.backend.connection = None
-                return outcome
+                return self._lost(outcome, [delivery_id, *(i for i, _ in pending)], exc)
+        return outcome
+
+    def _lost(self, outcome: Outcome, ids: list[int], exc: BaseException) -> Outcome:
+        """The connection is gone: these messages go again later, over a new one."""
+        outcome.retry.update((i, _error(exc)) for i in ids)
+        self.backend.connection = None
         return outcome
 
     def _send_pipelined(
@@ -265,8 +264,7 @@ class SmtpTransport:
                     smtp.rset()
             except (OSError, smtplib.SMTPException) as exc:
                 doubt = [item[0] for item in (held, current) if item is not None]
-                outcome.retry.update((i, _error(exc)) for i in doubt + [i for i, _ in pending])
-                self.backend.connection = None
+                self._lost(outcome, doubt + [i for i, _ in pending], exc)
                 return
 
 
