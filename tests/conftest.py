@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
-import sys
-import time
-import uuid
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.db import connection
 
-from monitor_site.celery import app as celery_app
-
-ROOT = Path(__file__).resolve().parent.parent
-SEND_QUEUES = ("default", "send")
+from tests.helpers import BROKER_DIR, WorkerProcess, child_env, purge_queues
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,121 +48,9 @@ def _fresh_caches(request: pytest.FixtureRequest) -> None:
     cache.clear()
 
 
-_broker_dir: Path | None = None
-if celery_app.conf.broker_url.startswith("filesystem://"):
-    # One broker folder per test session, shared with the worker processes it starts.
-    _broker_dir = Path(settings.VAR_DIR) / f"test-broker-{os.getpid()}"
-    _broker_dir.mkdir(parents=True, exist_ok=True)
-    celery_app.conf.broker_transport_options = {
-        "data_folder_in": str(_broker_dir),
-        "data_folder_out": str(_broker_dir),
-        "control_folder": str(_broker_dir / "control"),
-        "store_processed": False,
-    }
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if _broker_dir is not None and _broker_dir.exists():
-        import shutil
-
-        shutil.rmtree(_broker_dir, ignore_errors=True)
-
-
-def database_url() -> str:
-    """The URL of the test database, for processes started by a test."""
-    sd = connection.settings_dict
-    if sd["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{sd['NAME']}"
-    auth = quote(sd["USER"] or "", safe="")
-    if sd.get("PASSWORD"):
-        auth += ":" + quote(sd["PASSWORD"], safe="")
-    return f"postgres://{auth}@{sd['HOST'] or '127.0.0.1'}:{sd['PORT'] or 5432}/{sd['NAME']}"
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for a process that must share this test's database and broker."""
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="monitor_site.settings",
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,
-        DATABASE_URL=database_url(),
-        CELERY_BROKER_URL=celery_app.conf.broker_url,
-        SITE_URL=settings.SITE_URL,
-        PYTHONUNBUFFERED="1",
-    )
-    if _broker_dir is not None:
-        env["MONITOR_BROKER_DIR"] = str(_broker_dir)
-    env.update(extra)
-    return env
-
-
-def purge_queues() -> None:
-    with celery_app.connection_for_write() as conn:
-        channel = conn.default_channel
-        for queue in SEND_QUEUES:
-            try:
-                channel.queue_purge(queue)
-            except Exception:  # noqa: S112 - a queue that does not exist yet holds nothing
-                continue
-
-
-class WorkerProcess:
-    """A `celery -A monitor_site worker` child process; its log is kept for failures."""
-
-    def __init__(self, log_path: Path, env: dict[str, str], concurrency: int, beat: bool) -> None:
-        self.log_path = log_path
-        args = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "monitor_site",
-            "worker",
-            "--loglevel=INFO",
-            f"--concurrency={concurrency}",
-            f"--queues={','.join(SEND_QUEUES)}",
-            f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
-            "--without-gossip",
-            "--without-mingle",
-        ]
-        if beat:
-            args += ["--beat", f"--schedule={log_path.with_suffix('.beat')}"]
-        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if " ready." in self.log():
-                return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited early:\n{self.log()}")
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
-
-    def kill(self) -> None:
-        """SIGKILL the whole worker: the main process and its pool children."""
-        import signal
-
-        children = subprocess.run(
-            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
-        ).stdout.split()
-        self.proc.send_signal(signal.SIGKILL)
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self) -> None:
-        # No graceful shutdown needed at the end of a test: what it sends is recorded.
-        if self.proc.poll() is None:
-            self.kill()
-        self._log.close()
+    if BROKER_DIR is not None and BROKER_DIR.exists():
+        shutil.rmtree(BROKER_DIR, ignore_errors=True)
 
 
 @pytest.fixture
@@ -197,17 +77,6 @@ def celery_worker_process(
     for worker in started:
         worker.stop()
     purge_queues()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:
-    """Poll until predicate() is truthy; fail with a clear message on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
 
 
 @pytest.hookimpl(trylast=True)

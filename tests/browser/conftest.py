@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from tests.browser.checkers import CHROMIUM, FIGURES, SERIOUS, require_axe, require_chromium
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -16,7 +16,7 @@ from issues.models import Issue
 from subscriptions.models import Subscriber, Subscription
 from tests.browser.checkers import ADMIN_KNOWN, assert_accessible, screenshot
 from tests.browser.pages import admin_log_in
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

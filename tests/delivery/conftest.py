@@ -1,47 +1,15 @@
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.contrib.auth.models import Group, User
-from django.urls import reverse
 from django.utils import timezone
 
 from issues.models import Article, Issue, Publication, Volume
 from subscriptions.models import Subscriber, Subscription
-
-
-def member_of(group: str, username: str, *, email: str | None = None) -> User:
-    """A staff user in one of the groups the editorial migration creates."""
-    user = User.objects.create_user(
-        username, f"{username}@example.org" if email is None else email, "pw", is_staff=True
-    )
-    user.groups.add(Group.objects.get(name=group))
-    return user
-
-
-def url(name: str, issue: Issue) -> str:
-    """An Issue admin URL added by the sending admin (`preview`, `send`, …)."""
-    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
-
-
-def status_of(issue: Issue) -> str:
-    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
-
-
-BODY = """The leadership seems **confused** and worried by the new policy toward
-its union partner (Itar-Tass, December 15-16, 1999).
-
-Lukashenka has also been hoping to use the Union as a vehicle. See
-[the archive](https://example.org/monitor/) for more.
-
-- one point
-- another point
-"""
+from tests.factories import BODY
+from tests.helpers import Sink, free_port
 
 
 @pytest.fixture
@@ -112,57 +80,6 @@ def make_subscribers(publication) -> Callable[..., list[Subscription]]:
         )
 
     return make
-
-
-@dataclass
-class Sink:
-    """What a real SMTP server received, and how it should answer."""
-
-    messages: list[tuple[str, bytes]] = field(default_factory=list)
-    reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
-    reject_data: dict[str, str] = field(default_factory=dict)  # ... at the end of DATA
-    hang_up_at: str = ""  # an address whose message content ends the connection
-    delay: float = 0.0
-    pipelining: bool = False  # advertise RFC 2920 PIPELINING
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_EHLO(self, server, session, envelope, hostname, responses):
-        session.host_name = hostname
-        if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")
-        return responses
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.reject:
-            return self.reject[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            import asyncio
-
-            await asyncio.sleep(self.delay)
-        if self.hang_up_at in envelope.rcpt_tos:
-            server.transport.close()
-            return "421 4.3.2 Shutting down"
-        for rcpt in envelope.rcpt_tos:
-            if rcpt in self.reject_data:
-                return self.reject_data[rcpt]
-        with self.lock:
-            for rcpt in envelope.rcpt_tos:
-                self.messages.append((rcpt, envelope.original_content))
-        return "250 Message accepted"
-
-    def recipients(self) -> list[str]:
-        with self.lock:
-            return [rcpt for rcpt, _ in self.messages]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from delivery import services
 from delivery.models import Delivery, SendJob
 from issues.models import Article, Issue
 from subscriptions.models import Subscription, Suppression
-from tests.delivery.conftest import member_of, status_of, url
+from tests.helpers import member_of, status_of, url
 
 pytestmark = pytest.mark.django_db
 

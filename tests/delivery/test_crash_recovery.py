@@ -15,8 +15,7 @@ from delivery import services
 from delivery.models import Delivery
 from delivery.tasks import send_chunk
 from issues.models import Issue
-from tests.conftest import purge_queues, wait_for
-from tests.delivery.conftest import status_of
+from tests.helpers import purge_queues, status_of, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from delivery import reports, services
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
-from tests.delivery.conftest import member_of
+from tests.helpers import member_of
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from delivery.models import SendJob
 from issues.models import Issue
-from tests.conftest import wait_for
-from tests.delivery.conftest import member_of, status_of, url
+from tests.helpers import member_of, status_of, url, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -13,7 +13,7 @@ import pytest
 from delivery import charts, reports, services
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from issues.models import Issue
-from tests.delivery.conftest import member_of, url
+from tests.helpers import member_of, url
 
 pytestmark = pytest.mark.django_db
 _keys = count()

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, child_env
+from tests.helpers import ROOT, child_env
 
 
 @pytest.mark.django_db

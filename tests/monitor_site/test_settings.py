@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 PROBE = (
     "import django; django.setup(); from django.conf import settings as s; "

@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 STEPS = [["migrate", "--noinput"], ["load_demo"], ["ensure_admin"]]
 

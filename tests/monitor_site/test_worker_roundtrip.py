@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 
 from monitor_site.tasks import HEARTBEAT_KEY, heartbeat
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 @pytest.mark.worker

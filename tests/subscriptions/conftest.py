@@ -14,7 +14,6 @@ from celery.app.task import Task
 from django.test import Client
 
 from issues.models import Publication
-from subscriptions.models import Subscriber, Subscription
 
 
 @pytest.fixture(autouse=True)
@@ -68,15 +67,3 @@ def gated_publication(db) -> Publication:
 @pytest.fixture
 def csrf_client() -> Client:
     return Client(enforce_csrf_checks=True)
-
-
-def make_subscription(
-    publication: Publication,
-    email: str = "reader@example.org",
-    status: str = Subscription.Status.ACTIVE,
-    **subscriber_fields: str,
-) -> Subscription:
-    subscriber, _ = Subscriber.objects.get_or_create(email=email, defaults=subscriber_fields)
-    return Subscription.objects.create(
-        subscriber=subscriber, publication=publication, status=status
-    )

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from subscriptions.models import Subscriber, Subscription
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from subscriptions.models import ContactMessage, Subscriber, Subscription, Suppression
 from subscriptions.services import suppression_add
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

@@ -8,7 +8,7 @@ from django.core.mail import EmailMultiAlternatives
 
 from subscriptions import tasks
 from subscriptions.models import Subscription
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from django.core.management import call_command
 
 from issues.models import Publication
 from subscriptions.models import Subscription
-from tests.conftest import wait_for
+from tests.helpers import wait_for
 
 
 class Catcher:

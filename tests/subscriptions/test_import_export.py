@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 
 from subscriptions.models import Subscriber, Subscription
 from subscriptions.services import suppression_add
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

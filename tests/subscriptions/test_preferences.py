@@ -6,7 +6,7 @@ from django.core import mail
 
 from subscriptions.models import Subscription
 from subscriptions.tokens import preferences_url
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

@@ -5,7 +5,7 @@ from django.core import mail
 
 from subscriptions import services
 from subscriptions.models import Subscriber, Subscription, SubscriptionEvent, Suppression
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from subscriptions import tokens
 from subscriptions.models import Subscription
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

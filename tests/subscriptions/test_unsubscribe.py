@@ -10,7 +10,7 @@ from django.test.client import MULTIPART_CONTENT, encode_multipart
 
 from subscriptions.models import Subscription, SubscriptionEvent
 from subscriptions.tokens import confirm_url, unsubscribe_url
-from tests.subscriptions.conftest import make_subscription
+from tests.helpers import make_subscription
 
 Status = Subscription.Status
 

@@ -1,0 +1,230 @@
+"""What tests share besides fixtures: processes started by a test, waiting, URLs.
+
+Test modules import from here (and from tests.factories), never from a conftest."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.urls import reverse
+
+from issues.models import Issue, Publication
+from monitor_site.celery import app as celery_app
+from subscriptions.models import Subscriber, Subscription
+from tests.factories import StaffFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+SEND_QUEUES = ("default", "send")
+
+BROKER_DIR: Path | None = None
+if celery_app.conf.broker_url.startswith("filesystem://"):
+    # One broker folder per test session, shared with the worker processes it starts.
+    BROKER_DIR = Path(settings.VAR_DIR) / f"test-broker-{os.getpid()}"
+    BROKER_DIR.mkdir(parents=True, exist_ok=True)
+    celery_app.conf.broker_transport_options = {
+        "data_folder_in": str(BROKER_DIR),
+        "data_folder_out": str(BROKER_DIR),
+        "control_folder": str(BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+
+
+def database_url() -> str:
+    """The URL of the test database, for processes started by a test."""
+    sd = connection.settings_dict
+    if sd["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{sd['NAME']}"
+    auth = quote(sd["USER"] or "", safe="")
+    if sd.get("PASSWORD"):
+        auth += ":" + quote(sd["PASSWORD"], safe="")
+    return f"postgres://{auth}@{sd['HOST'] or '127.0.0.1'}:{sd['PORT'] or 5432}/{sd['NAME']}"
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for a process that must share this test's database and broker."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="monitor_site.settings",
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        DATABASE_URL=database_url(),
+        CELERY_BROKER_URL=celery_app.conf.broker_url,
+        SITE_URL=settings.SITE_URL,
+        PYTHONUNBUFFERED="1",
+    )
+    if BROKER_DIR is not None:
+        env["MONITOR_BROKER_DIR"] = str(BROKER_DIR)
+    env.update(extra)
+    return env
+
+
+def purge_queues() -> None:
+    with celery_app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in SEND_QUEUES:
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # noqa: S112 - a queue that does not exist yet holds nothing
+                continue
+
+
+class WorkerProcess:
+    """A `celery -A monitor_site worker` child process; its log is kept for failures."""
+
+    def __init__(self, log_path: Path, env: dict[str, str], concurrency: int, beat: bool) -> None:
+        self.log_path = log_path
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "monitor_site",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            f"--queues={','.join(SEND_QUEUES)}",
+            f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if beat:
+            args += ["--beat", f"--schedule={log_path.with_suffix('.beat')}"]
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: the main process and its pool children."""
+        import signal
+
+        children = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        self.proc.send_signal(signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        # No graceful shutdown needed at the end of a test: what it sends is recorded.
+        if self.proc.poll() is None:
+            self.kill()
+        self._log.close()
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60, interval: float = 0.2) -> object:
+    """Poll until predicate() is truthy; fail with a clear message on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def member_of(group: str, username: str, *, email: str | None = None) -> User:
+    """A staff user (password "pw") in one of the groups the migrations create."""
+    assert Group.objects.filter(name=group).exists(), f"no group {group!r}"
+    extra = {} if email is None else {"email": email}
+    return StaffFactory(username=username, groups=[group], **extra)
+
+
+def url(name: str, issue: Issue) -> str:
+    """An Issue admin URL added by the sending admin (`preview`, `send`, …)."""
+    return reverse(f"admin:issues_issue_{name}", args=[issue.pk])
+
+
+def status_of(issue: Issue) -> str:
+    return Issue.objects.values_list("status", flat=True).get(pk=issue.pk)
+
+
+@dataclass
+class Sink:
+    """What a real SMTP server received, and how it should answer."""
+
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
+    reject_data: dict[str, str] = field(default_factory=dict)  # ... at the end of DATA
+    hang_up_at: str = ""  # an address whose message content ends the connection
+    delay: float = 0.0
+    pipelining: bool = False  # advertise RFC 2920 PIPELINING
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return self.reject[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
+        if self.hang_up_at in envelope.rcpt_tos:
+            server.transport.close()
+            return "421 4.3.2 Shutting down"
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.reject_data:
+                return self.reject_data[rcpt]
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.messages.append((rcpt, envelope.original_content))
+        return "250 Message accepted"
+
+    def recipients(self) -> list[str]:
+        with self.lock:
+            return [rcpt for rcpt, _ in self.messages]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_subscription(
+    publication: Publication,
+    email: str = "reader@example.org",
+    status: str = Subscription.Status.ACTIVE,
+    **subscriber_fields: str,
+) -> Subscription:
+    subscriber, _ = Subscriber.objects.get_or_create(email=email, defaults=subscriber_fields)
+    return Subscription.objects.create(
+        subscriber=subscriber, publication=publication, status=status
+    )
