@@ -8,7 +8,10 @@ class DeliveryConfig(AppConfig):
         from anymail.signals import tracking
 
         from delivery import receivers
+        from delivery.permissions import GROUPS
+        from issues.permissions import keep_groups
 
         tracking.connect(
             receivers.tracking_event_received, dispatch_uid="delivery.tracking_event_received"
         )
+        keep_groups(self, GROUPS)

@@ -90,6 +90,8 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
+        # The permission that shows readers' signed links (delivery/permissions.py).
+        permissions = [("view_outbox", "Can read the outbox and readers' links")]
         constraints = [
             models.UniqueConstraint(fields=["issue", "subscriber"], name="delivery_unique_pair")
         ]

@@ -311,6 +311,12 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
 AXES_RESET_ON_SUCCESS = True
 
+# django-import-export lets every staff user import and export unless told which of the
+# model's permissions each needs: the legacy-list import changes subscribers, the export
+# reads subscriptions.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
 # django-ratelimit: counts in the database cache, shared by every web process.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "monitor_site.views.ratelimited"

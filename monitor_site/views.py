@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -56,9 +57,16 @@ def webhooks_refused(request: HttpRequest, *args: object, **kwargs: object) -> H
     return HttpResponse("Webhooks are not configured.", status=403, content_type="text/plain")
 
 
+def _outbox_reader(request: HttpRequest) -> None:
+    """Refuse staff who may not read the outbox (outbox.may_read)."""
+    if not outbox_store.may_read(request.user):
+        raise PermissionDenied
+
+
 @staff_member_required
 def outbox(request: HttpRequest) -> HttpResponse:
     """The newest messages the outbox backend stored (development without a mail server)."""
+    _outbox_reader(request)
     if not outbox_store.is_active():
         raise Http404("The outbox is not the email backend.")
     messages = [
@@ -70,6 +78,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
 
 @staff_member_required
 def outbox_message(request: HttpRequest, name: str) -> HttpResponse:
+    _outbox_reader(request)
     message = outbox_store.read_message(name) if outbox_store.is_active() else None
     if message is None:
         raise Http404("No such message in the outbox.")

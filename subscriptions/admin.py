@@ -147,7 +147,7 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
             return (*self.readonly_fields, "subscriber", "publication")
         return self.readonly_fields
 
-    @admin.action(description="Unsubscribe the selected subscriptions")
+    @admin.action(description="Unsubscribe the selected subscriptions", permissions=["change"])
     def unsubscribe(self, request: HttpRequest, queryset: QuerySet) -> None:
         changed = sum(
             services.subscription_unsubscribe(
@@ -157,7 +157,9 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
         )
         self.message_user(request, f"{changed} unsubscribed; {len(queryset) - changed} unchanged.")
 
-    @admin.action(description="Send a confirmation email to pending subscribers")
+    @admin.action(
+        description="Send a confirmation email to pending subscribers", permissions=["change"]
+    )
     def send_confirmation(self, request: HttpRequest, queryset: QuerySet) -> None:
         subscribers = {s.subscriber for s in queryset.filter(status=Status.PENDING)}
         sent = sum(services.confirmation_send(subscriber=s) for s in subscribers)
@@ -234,12 +236,17 @@ class SubscriptionRequestAdmin(admin.ModelAdmin):
     def organization(self, obj: Subscription) -> str:
         return obj.subscriber.organization
 
-    @admin.action(description="Approve the selected requests (the requesters are told)")
+    @admin.action(
+        description="Approve the selected requests (the requesters are told)",
+        permissions=["change"],
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = sum(services.subscription_approve(subscription=s, by=request.user) for s in queryset)
         self._report(request, done, len(queryset), "approved")
 
-    @admin.action(description="Reject the selected requests (the requesters are told)")
+    @admin.action(
+        description="Reject the selected requests (the requesters are told)", permissions=["change"]
+    )
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = sum(services.subscription_reject(subscription=s, by=request.user) for s in queryset)
         self._report(request, done, len(queryset), "rejected")
@@ -304,7 +311,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.created_at = saved.pk, saved.created_at
 
-    @admin.action(description="Lift the selected suppressions…")
+    @admin.action(description="Lift the selected suppressions…", permissions=["change"])
     def lift(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         queryset = queryset.filter(lifted_at__isnull=True)
         form = LiftForm(request.POST if "apply" in request.POST else None)
@@ -344,7 +351,7 @@ class ContactMessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Mark the selected messages answered")
+    @admin.action(description="Mark the selected messages answered", permissions=["change"])
     def mark_answered(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = queryset.filter(status=ContactMessage.Status.OPEN).update(
             status=ContactMessage.Status.ANSWERED
