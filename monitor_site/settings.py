@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -87,6 +88,7 @@ INSTALLED_APPS = [
     "anymail",
     "axes",
     "import_export",
+    "csp",
     "monitor_site",
     "issues",
     "subscriptions",
@@ -95,6 +97,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # before WhiteNoise, so that static files carry the policy as well
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -213,6 +217,33 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+# Content-Security-Policy (django-csp) on every response, the admin's included: scripts,
+# styles, images, fonts and fetches only from this site, and no inline script or style.
+# Every script is a static file (Django's admin passes its data in data- attributes and
+# JSON blocks, which are not run); a template that needs an inline script gives it
+# nonce="{{ request.csp_nonce }}", and only then does the header carry a nonce. Views
+# that show other content change it with django-csp's decorators: the archive's issue
+# page lets in the images articles link (issues.markdown.IMAGE_SOURCES), the email and
+# article previews are sandboxed documents with policies of their own
+# (monitor_site.sandboxed), and django-import-export's pages let in their few inline
+# attributes by hash (subscriptions.admin.IMPORT_EXPORT_POLICY).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        # Stylesheets are static files; a style attribute or element is refused, so that
+        # injected markup cannot restyle a page into something else.
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        # As X_FRAME_OPTIONS = "DENY"; the two preview documents framed by the admin
+        # say 'self' themselves.
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Email: an outbox of .eml files by default; plain SMTP with EMAIL_URL; an ESP through
 # django-anymail with ANYMAIL_ESP and its ANYMAIL_* settings.

@@ -9,6 +9,7 @@ from django.utils import timezone
 from import_export import fields, resources
 
 from issues.models import Publication
+from monitor_site.csvcells import safe_cell
 from subscriptions import services
 from subscriptions.models import Subscriber, Subscription, SubscriptionEvent, validate_single_line
 
@@ -101,7 +102,8 @@ class SubscriberImportResource(resources.ModelResource):
 
 
 class SubscriptionExportResource(resources.ModelResource):
-    """The columns of export_subscribers (SPEC §3)."""
+    """The columns of export_subscribers (SPEC §3), every cell escaped as the command's
+    (not by IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT, which only drops a leading `=`)."""
 
     email = fields.Field(attribute="subscriber__email", column_name="email")
     name = fields.Field(attribute="subscriber__name", column_name="name")
@@ -123,6 +125,9 @@ class SubscriptionExportResource(resources.ModelResource):
             "source",
         )
         export_order = fields
+
+    def export_field(self, field, instance, **kwargs):
+        return safe_cell(super().export_field(field, instance, **kwargs))
 
     def dehydrate_confirmed_at(self, subscription: Subscription) -> str:
         return subscription.confirmed_at.isoformat() if subscription.confirmed_at else ""

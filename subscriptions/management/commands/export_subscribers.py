@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import csv
-
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from issues.models import Publication
+from monitor_site.csvcells import csv_writer
 from subscriptions.models import Subscription
 
 COLUMNS = ["email", "name", "organization", "publication", "status", "confirmed_at", "source"]
@@ -38,7 +37,7 @@ class Command(BaseCommand):
             if not Publication.objects.filter(slug=publication).exists():
                 raise CommandError(f"No publication with slug {publication!r}.")
             subscriptions = subscriptions.filter(publication__slug=publication)
-        writer = csv.writer(self.stdout, lineterminator="\n")
+        writer = csv_writer(self.stdout)
         writer.writerow(COLUMNS)
         for row in export_rows(subscriptions.iterator(chunk_size=2000)):
             writer.writerow(row)
