@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -12,6 +13,7 @@ from django.utils.safestring import mark_safe
 
 from issues import services
 from issues.models import Article, Issue, IssueEvent, MastheadMember, Publication, Volume
+from issues.printing import issue_pdf
 
 
 class MastheadInline(admin.TabularInline):
@@ -205,8 +207,27 @@ class IssueAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.transition_view),
                 name="issues_issue_transition",
             ),
+            path(
+                "<int:object_id>/print/",
+                self.admin_site.admin_view(self.print_view),
+                name="issues_issue_print",
+            ),
             *super().get_urls(),
         ]
+
+    def print_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The print edition as a PDF download, for whoever may view the issue."""
+        issue = get_object_or_404(
+            Issue.objects.select_related("publication", "volume"), pk=object_id
+        )
+        if not self.has_view_permission(request, issue):
+            raise PermissionDenied
+        filename = f"{issue.publication.slug}-{issue.volume.number}-{issue.number}.pdf"
+        return HttpResponse(
+            issue_pdf(issue),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     def transition_view(self, request: HttpRequest, object_id: int, name: str):
         if request.method != "POST":
