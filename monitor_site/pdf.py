@@ -45,7 +45,8 @@ class Document(FPDF):
 
     def wrap(self, text: str, width: float, *, size: float, style: str = "") -> list[str]:
         """`text` broken into lines no wider than `width` mm at `size` pt, ready for
-        `lines`: a paragraph printed on many pages is broken once."""
+        `lines`: a paragraph printed on many pages is broken once. fpdf2 breaks lines
+        only on a page, so add one first."""
         self.font(size, style)
         return self.multi_cell(width, text=text, dry_run=True, output="LINES")
 
@@ -71,8 +72,8 @@ class Document(FPDF):
         return self.lines(lines, x, y, size=size, style=style)
 
     def qr_code(self, data: str, x: float, y: float, size: float) -> None:
-        """`data` as a QR code with high error correction (a third of the symbol may be
-        soiled or lost), the symbol `size` mm square with its top-left corner at (x, y).
+        """`data` as a QR code with high error correction (it reads with about 30 % of it
+        soiled or torn), the symbol `size` mm square with its top-left corner at (x, y).
         The layout keeps `qr_quiet_zone(data, size)` mm clear around it."""
         qr = _qr(data)
         modules = qr.symbol_size(scale=1, border=0)[0]

@@ -48,6 +48,8 @@ ADDRESS_SIZES = (10, 9.5, 9, 8.5, 8)  # pt, largest first
 
 @dataclass(frozen=True)
 class Letter:
+    """One reader on paper, as their letter needs them."""
+
     name: str
     organization: str
     postal_address: str  # multi-line, as imported
@@ -153,7 +155,7 @@ def _contact_sentence(publication: Publication) -> str:
     if publication.contact_fax:
         channels.append(f"fax {publication.contact_fax}")
     if publication.contact_postal_address:
-        channels.append(f"write to {publication.contact_postal_address}")
+        channels.append(f"write to {' '.join(publication.contact_postal_address.split())}")
     if not channels:
         return ""
     listed = ", ".join(channels[:-1]) + (" or " if len(channels) > 1 else "") + channels[-1]
@@ -189,7 +191,7 @@ class _Layout:
                 "Dear reader,",
                 f"You have been receiving {name} by {by}. {name} is moving to email, and "
                 f"we would like to keep sending it to you.",
-                "To keep receiving it, visit the address below or scan the QR code with a "
+                "To keep receiving it, visit the web page below or scan the QR code with a "
                 "phone's camera, then type your personal code and your email address. "
                 "Nothing else is needed: we send one email to confirm the address, and "
                 "from then on every issue arrives by email.",
