@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from issues import services
 from issues.markdown import IMAGE_SOURCES, render_markdown
 from issues.models import Article, Issue, IssueEvent, MastheadMember, Publication, Volume
+from issues.printing import issue_pdf
 from monitor_site.sandboxed import sandboxed_document
 
 
@@ -226,6 +227,11 @@ class IssueAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.article_preview_view),
                 name="issues_issue_article_preview",
             ),
+            path(
+                "<int:object_id>/print/",
+                self.admin_site.admin_view(self.print_view),
+                name="issues_issue_print",
+            ),
             *super().get_urls(),
         ]
 
@@ -237,6 +243,20 @@ class IssueAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, article.issue):
             raise PermissionDenied
         return markdown_preview(request, article.body, title=str(article))
+
+    def print_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The print edition as a PDF download, for whoever may view the issue."""
+        issue = get_object_or_404(
+            Issue.objects.select_related("publication", "volume"), pk=object_id
+        )
+        if not self.has_view_permission(request, issue):
+            raise PermissionDenied
+        filename = f"{issue.publication.slug}-{issue.volume.number}-{issue.number}.pdf"
+        return HttpResponse(
+            issue_pdf(issue),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     def transition_view(self, request: HttpRequest, object_id: int, name: str):
         if request.method != "POST":

@@ -135,6 +135,23 @@ class IssueQuerySet(models.QuerySet):
     def in_publication(self, publication: Publication) -> IssueQuerySet:
         return self.filter(publication=publication)
 
+    def cited(self, slug: str, volume: int, number: int) -> Issue:
+        """The issue cited as publication slug, volume and number; Issue.DoesNotExist
+        names the first of the three that does not exist."""
+        issue = (
+            self.select_related("publication", "volume")
+            .filter(publication__slug=slug, volume__number=volume, number=number)
+            .first()
+        )
+        if issue is not None:
+            return issue
+        publication = Publication.objects.filter(slug=slug).first()
+        if publication is None:
+            raise Issue.DoesNotExist(f"No publication with the slug {slug!r}.")
+        if not publication.volumes.filter(number=volume).exists():
+            raise Issue.DoesNotExist(f"{publication.name} has no volume {volume}.")
+        raise Issue.DoesNotExist(f"{publication.name}, Volume {volume} has no issue {number}.")
+
 
 class Issue(models.Model):
     class Status(models.TextChoices):

@@ -333,7 +333,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # fpdf2 subsets its fonts with fontTools, which narrates every table at INFO
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
 # django-axes: lock an admin login after repeated failures from one address.

@@ -5,6 +5,7 @@ Test modules import from here (and from tests.factories), never from a conftest.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -17,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pypdfium2
+import zxingcpp
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
 from django.urls import reverse
+from pypdf import PdfReader
 
 from issues.models import Issue, Publication
 from monitor_site.celery import app as celery_app
@@ -228,3 +232,65 @@ def make_subscription(
     return Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=status
     )
+
+
+MM_PER_POINT = 25.4 / 72
+
+
+def pdf_pages_text(data: bytes) -> list[str]:
+    """The text of each page of a PDF as pypdf reads it back, runs of white space made one
+    space (so a phrase matches wherever the layout broke its lines)."""
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def pdf_text_box(data: bytes, page: int, text: str) -> tuple[float, float, float, float]:
+    """Where `text` is printed on page `page` (from 0): left, top, right and bottom in mm
+    from the page's top-left corner, from the glyph boxes PDFium computes."""
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        sheet = pdf[page]
+        height = sheet.get_height()
+        chars = sheet.get_textpage()
+        found = chars.search(text, match_case=True).get_next()
+        assert found, f"{text!r} is not on page {page}"
+        start, count = found
+        boxes = [chars.get_charbox(i) for i in range(start, start + count)]
+        left, bottom, right, top = (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+        return (
+            left * MM_PER_POINT,
+            (height - top) * MM_PER_POINT,
+            right * MM_PER_POINT,
+            (height - bottom) * MM_PER_POINT,
+        )
+    finally:
+        pdf.close()
+
+
+@dataclass(frozen=True)
+class QrCode:
+    text: str
+    width_mm: float
+    ec_level: str
+
+
+def pdf_qr_codes(data: bytes, page: int, dpi: int = 150) -> list[QrCode]:
+    """The QR codes on page `page` (from 0), found by rendering the page to an image with
+    PDFium and decoding it with zxing-cpp, as a phone's camera would."""
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        image = pdf[page].render(scale=dpi / 72).to_pil()
+    finally:
+        pdf.close()
+    return [
+        QrCode(
+            text=code.text,
+            width_mm=(code.position.top_right.x - code.position.top_left.x) / dpi * 25.4,
+            ec_level=code.ec_level,
+        )
+        for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    ]
