@@ -27,12 +27,13 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from delivery import charts, reports, services
+from delivery import reports, services
 from delivery.models import DeliveryEvent, SendJob
 from delivery.rendering import Recipient, RenderedIssue
 from issues import admin as issues_admin
 from issues import services as editorial
 from issues.models import Issue
+from monitor_site import charts
 
 SEND = editorial.SEND
 # Statuses in which an issue has not gone out yet: the preview page runs preflight.
