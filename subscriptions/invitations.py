@@ -74,6 +74,7 @@ def invitation_accept(*, subscription: Subscription, ip: str | None) -> bool:
             to=Status.ACTIVE,
             note="invitation accepted",
             confirmed_at=now,
+            converted_at=now,
         )
         if ok:
             Subscriber.objects.filter(pk=subscription.subscriber_id).update(

@@ -123,6 +123,7 @@ def join_confirm(*, subscriber: Subscriber, ip: str | None) -> list[Subscription
                     to=Status.ACTIVE,
                     note=f"{note} (moved from offline reader {reader.pk})" if moved else note,
                     confirmed_at=now,
+                    converted_at=now,
                 )
                 activated.append(subscription)
                 receiving.append(subscription)
@@ -146,6 +147,7 @@ def join_confirm(*, subscriber: Subscriber, ip: str | None) -> list[Subscription
                 note=merged,
                 ended_at=now,
                 reason=merged,
+                converted_at=now,
             )
         reader.join_code = None  # used up; the address stays for the link's "done" page
         reader.save(update_fields=["email", "join_code"])

@@ -194,7 +194,9 @@ class Subscription(models.Model):
     confirmation they asked for. It stays `pending` (as the export says) until accepted
     (`active`) or ended; `reminders_sent` counts the reminders and is the claim that
     sends each at most once; `reminded_at` is when the last one went. Its link lasts
-    INVITATION_DAYS from the last message; after that the invitation has expired."""
+    INVITATION_DAYS from the last message; after that the invitation has expired.
+    `converted_at` is when a legacy reader moved to email (the invitation accepted, or
+    the join code used), whatever happens to the subscription afterwards."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -229,6 +231,8 @@ class Subscription(models.Model):
     invited_at = models.DateTimeField(null=True, blank=True, editable=False)
     reminders_sent = models.PositiveSmallIntegerField(default=0, editable=False)
     reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a legacy reader moved to email: accepted the invitation or joined by code.
+    converted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = SubscriptionQuerySet.as_manager()
 

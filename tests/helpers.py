@@ -228,3 +228,30 @@ def make_subscription(
     return Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=status
     )
+
+
+def send_in_process(issue: Issue) -> None:
+    """Start the send of `issue` and run its queued rows in this process (no broker)."""
+    from delivery import services
+    from delivery.models import Delivery
+
+    services.send_start(issue=issue)
+    ids = list(
+        Delivery.objects.filter(issue=issue, status=Delivery.Status.QUEUED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if ids:
+        services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1])
+
+
+def offline_reader(publication: Publication, **fields: str) -> Subscriber:
+    """An offline reader of `publication` (a postal address by default) with a join code."""
+    from subscriptions.joincodes import join_code_new
+
+    fields.setdefault("postal_address", "1 Main Street\nSpringfield")
+    subscriber = Subscriber.objects.create(join_code=join_code_new(), **fields)
+    Subscription.objects.create(
+        subscriber=subscriber, publication=publication, status=Subscription.Status.OFFLINE
+    )
+    return subscriber

@@ -55,6 +55,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name='subscription',
+            name='converted_at',
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name='subscription',
             name='invited_at',
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
