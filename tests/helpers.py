@@ -246,12 +246,15 @@ def send_in_process(issue: Issue) -> None:
 
 
 def offline_reader(publication: Publication, **fields: str) -> Subscriber:
-    """An offline reader of `publication` (a postal address by default) with a join code."""
+    """An offline reader of `publication` with a join code: from the legacy postal list,
+    with a postal address, unless told otherwise."""
     from subscriptions.joincodes import join_code_new
 
     fields.setdefault("postal_address", "1 Main Street\nSpringfield")
+    fields.setdefault("source", Subscriber.Source.LEGACY_POSTAL)
     subscriber = Subscriber.objects.create(join_code=join_code_new(), **fields)
-    Subscription.objects.create(
+    subscription = Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=Subscription.Status.OFFLINE
     )
+    subscription.events.create(to_status=subscription.status, reason="import")
     return subscriber
