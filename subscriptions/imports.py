@@ -199,23 +199,29 @@ def _import_block_retrying(*args: Any) -> list[ImportRow]:
         return _import_block(*args)
 
 
-def _match(row: _Row, candidates: list[Subscriber]) -> Subscriber | None:
-    """The known person `row` is: same address; else, when one of the two has no address,
-    the same fax number, else the same postal address. Readers without an address come
-    first, then the oldest."""
-    for person in candidates:
-        if row.email and person.email == row.email:
-            return person
-    for attribute in ("fax_key", "postal_key"):
-        key = getattr(row, attribute)
-        if not key:
-            continue
-        same = [c for c in candidates if getattr(c, attribute) == key]
-        without = [c for c in same if not c.email]
-        same = without if row.email else without + [c for c in same if c.email]
-        if same:
+class _Known:
+    """The people a block may be about, looked up by address, fax key and postal key."""
+
+    def __init__(self, people: Iterable[Subscriber]) -> None:
+        self.by: dict[tuple[str, str], list[Subscriber]] = {}
+        for person in people:  # oldest first
+            for attribute in ("email", "fax_key", "postal_key"):
+                if key := getattr(person, attribute):
+                    self.by.setdefault((attribute, key), []).append(person)
+
+    def match(self, row: _Row) -> Subscriber | None:
+        """The known person `row` is: same address; else, when one of the two has no
+        address, the same fax number, else the same postal address. Readers without an
+        address come first, then the oldest."""
+        if row.email and (same := self.by.get(("email", row.email))):
             return same[0]
-    return None
+        for attribute in ("fax_key", "postal_key"):
+            same = self.by.get((attribute, getattr(row, attribute)), [])
+            without = [c for c in same if not c.email]
+            same = without if row.email else without + [c for c in same if c.email]
+            if same:
+                return same[0]
+        return None
 
 
 def _join_codes(count: int) -> list[str]:
@@ -249,7 +255,7 @@ def _import_block(
     with transaction.atomic():
         faxes = [r.fax_key for r in block if r.fax_key]
         postals = [r.postal_key for r in block if r.postal_key]
-        candidates = list(
+        candidates = _Known(
             Subscriber.objects.filter(
                 Q(email__in=emails) | Q(fax_key__in=faxes) | Q(postal_key__in=postals)
             ).order_by("pk")
@@ -258,7 +264,7 @@ def _import_block(
         for row in block:
             if row.email in suppressed:
                 continue
-            matched[row.line] = _match(row, candidates)
+            matched[row.line] = candidates.match(row)
         known = {p.pk: p for p in matched.values() if p is not None}
         subscriptions = {
             s.subscriber_id: s
