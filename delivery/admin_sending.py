@@ -27,12 +27,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from delivery import charts, reports, services
+from delivery import reports, services
 from delivery.models import DeliveryEvent, SendJob
 from delivery.rendering import Recipient, RenderedIssue
 from issues import admin as issues_admin
 from issues import services as editorial
 from issues.models import Issue
+from monitor_site import charts
 from monitor_site.sandboxed import sandboxed_document
 
 SEND = editorial.SEND

@@ -48,6 +48,10 @@ class PublicationAdmin(admin.ModelAdmin):
         ("Sending", {"fields": ("sender_name", "sender_email", "reply_to", "list_id_domain")}),
         ("Delivery", {"fields": ("messages_per_second", "requires_approval")}),
         (
+            "Moving legacy readers to email",
+            {"fields": ("invitation_first_reminder_days", "invitation_second_reminder_days")},
+        ),
+        (
             "Publisher and footer",
             {
                 "fields": (

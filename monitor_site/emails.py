@@ -1,6 +1,7 @@
 """Addresses and headers shared by every outgoing message, and the builder of every
 transactional message (confirmation, welcome, request decisions, preference links,
-contact acknowledgements and notifications)."""
+contact acknowledgements and notifications, invitations of legacy readers and join
+confirmations)."""
 
 from __future__ import annotations
 
@@ -162,4 +163,45 @@ def contact_notification_message(message: ContactMessage) -> EmailMultiAlternati
         publication=publication,
         reply_to_addresses=[message.email],
         context={"message": message},
+    )
+
+
+def invitation_message(subscription: Subscription, *, reminder: int = 0) -> EmailMultiAlternatives:
+    """The publication is moving to email: one button keeps it; ignoring the message
+    changes nothing. A fresh link in each reminder; one-click unsubscribe (RFC 8058)
+    stops the reminders."""
+    from subscriptions.tokens import invitation_url, unsubscribe_url
+
+    unsubscribe = unsubscribe_url(subscription.pk)
+    return build_message(
+        "invitation",
+        to=subscription.subscriber.email,
+        publication=subscription.publication,
+        context={
+            "subscriber": subscription.subscriber,
+            "subscription": subscription,
+            "reminder": reminder,
+            "accept_url": invitation_url(subscription.pk),
+            "unsubscribe_url": unsubscribe,
+            "days": subscription.INVITATION_DAYS,
+        },
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def join_confirmation_message(
+    subscriber: Subscriber, subscriptions: Sequence[Subscription]
+) -> EmailMultiAlternatives:
+    """To the address typed with a join code. Neutral: it names no one and echoes nothing
+    that was typed but the address it goes to."""
+    from subscriptions.tokens import join_url
+
+    return build_message(
+        "join_confirmation",
+        to=subscriber.join_email,
+        publication=_sender(subscriptions),
+        context={"confirm_url": join_url(subscriber.pk, subscriber.join_email)},
     )

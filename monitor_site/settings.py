@@ -325,6 +325,11 @@ DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "monitor_site.tasks.heartbeat", "schedule": 60.0},
     "delivery-sweep": {"task": "delivery.tasks.sweep", "schedule": float(DELIVERY_SWEEP_SECONDS)},
+    # reminders are due by the day; a quarter of an hour late is on time
+    "invitation-reminders": {
+        "task": "subscriptions.tasks.invitation_reminders",
+        "schedule": 15 * 60.0,
+    },
 }
 
 LOGGING = {

@@ -7,14 +7,18 @@ from csp.constants import UNSAFE_HASHES
 from csp.decorators import csp_update
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from issues.models import Publication
-from subscriptions import services
+from monitor_site import charts
+from subscriptions import conversion, services
 from subscriptions.models import (
     ContactMessage,
     Subscriber,
@@ -89,13 +93,19 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Subscriber)
 class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
-    list_display = ("email", "name", "organization", "source", "consent_at", "created_at")
+    list_display = ("__str__", "name", "organization", "source", "consent_at", "created_at")
     list_filter = ("source", "subscriptions__status", "subscriptions__publication", "created_at")
-    search_fields = ("email", "name", "organization")
-    readonly_fields = ("consent_at", "consent_ip", "consent_form", "created_at")
+    search_fields = ("email", "name", "organization", "fax", "join_code")
+    readonly_fields = (
+        "join_code_display",
+        "consent_at",
+        "consent_ip",
+        "consent_form",
+        "created_at",
+    )
     fieldsets = (
         (None, {"fields": ("email", "name", "organization", "source")}),
-        ("Legacy channels", {"fields": ("fax", "postal_address")}),
+        ("Legacy channels", {"fields": ("fax", "postal_address", "join_code_display")}),
         ("Consent", {"fields": ("consent_at", "consent_ip", "consent_form", "created_at")}),
     )
     inlines = [SubscriptionInline]
@@ -111,6 +121,17 @@ class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
     @csp_update(IMPORT_EXPORT_POLICY)
     def import_action(self, request: HttpRequest, **kwargs) -> HttpResponse:
         return super().import_action(request, **kwargs)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        # A join code is found however it is typed (ABCD-EFGH, abcdefgh).
+        from subscriptions.joincodes import join_code_normalize
+
+        code = join_code_normalize(search_term)
+        return super().get_search_results(request, queryset, code or search_term)
+
+    @admin.display(description="join code")
+    def join_code_display(self, obj: Subscriber) -> str:
+        return obj.join_code_display or "-"
 
     def get_confirm_form_initial(self, request, import_form):
         initial = super().get_confirm_form_initial(request, import_form)
@@ -170,6 +191,73 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
     inlines = [SubscriptionEventInline]
     actions = ["unsubscribe", "send_confirmation"]
     resource_classes = [SubscriptionExportResource]
+    change_list_template = "subscriptions/admin/subscription_change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("conversion/", view(self.conversion_view), name="subscriptions_conversion"),
+            path(
+                "conversion/<int:publication_id>/",
+                view(self.conversion_view),
+                name="subscriptions_conversion",
+            ),
+            path(
+                "conversion/<int:publication_id>/offline.csv",
+                view(self.offline_csv_view),
+                name="subscriptions_offline_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def conversion_view(self, request: HttpRequest, publication_id: int | None = None):
+        """Legacy readers moving to email, per publication: counts by source and state,
+        conversions per week, and the offline readers' list."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        publications = list(Publication.objects.order_by("name"))
+        if publication_id is None:
+            publication = publications[0] if publications else None
+        else:
+            publication = next((p for p in publications if p.pk == publication_id), None)
+            if publication is None:
+                raise Http404("No such publication.")
+        report = conversion.conversion_report(publication=publication) if publication else None
+        chart = None
+        if report is not None:
+            weeks = [("converted", f"week of {monday:%d %b %Y}", n) for monday, n in report.weekly]
+            chart = charts.bar_chart(weeks, title="Converted per week")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Conversion to email" + (f": {publication}" if publication else ""),
+            "opts": self.model._meta,
+            "publications": publications,
+            "publication": publication,
+            "report": report,
+            "states": conversion.STATES,
+            "sources": conversion.SOURCES,
+            "chart": chart,
+            "weeks": conversion.WEEKS,
+            "offline_sources": [
+                (Subscriber.Source.LEGACY_POSTAL, "postal"),
+                (Subscriber.Source.LEGACY_FAX, "fax"),
+            ],
+        }
+        return TemplateResponse(request, "subscriptions/admin/conversion.html", context)
+
+    def offline_csv_view(self, request: HttpRequest, publication_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        publication = get_object_or_404(Publication, pk=publication_id)
+        source = request.GET.get("source") or None
+        if source is not None and source not in Subscriber.Source.values:
+            source = None
+        name = f"{publication.slug}-offline-readers{'-' + source if source else ''}.csv"
+        return StreamingHttpResponse(
+            conversion.offline_readers_csv(publication, source=source),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     @csp_update(IMPORT_EXPORT_POLICY)
     def export_action(self, request: HttpRequest) -> HttpResponse:

@@ -1,5 +1,6 @@
 """Subscription workflows: request, confirm, approve, reject, unsubscribe, preferences,
-suppression, contact messages and list import.
+suppression and contact messages (list imports: imports.py; legacy readers'
+invitations and join codes: invitations.py, joining.py).
 
 Each function that writes is atomic, checks the current status before it changes one
 (a conditional UPDATE, so that concurrent callers change a row once), records the
@@ -9,13 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,7 +24,6 @@ from subscriptions.models import (
     Subscription,
     SubscriptionEvent,
     Suppression,
-    validate_single_line,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +52,9 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def is_suppressed(email: str) -> bool:
+def is_suppressed(email: str | None) -> bool:
+    if not email:  # an offline reader: no address to suppress
+        return False
     return Suppression.objects.active().filter(email=normalize_email(email)).exists()
 
 
@@ -425,192 +424,3 @@ def contact_message_create(
         if not is_suppressed(message.email):
             tasks.send_contact_acknowledgement.delay_on_commit(message.pk)
     return message
-
-
-# --- list import --------------------------------------------------------------------
-
-CREATED, UPDATED, SKIPPED, INVALID = "created", "updated", "skipped", "invalid"
-IMPORT_COLUMNS = ("email", "name", "organization", "fax", "postal_address")
-_LIMITS = {"name": 200, "organization": 200, "fax": 60, "postal_address": 1000}
-
-
-@dataclass
-class ImportRow:
-    line: int
-    outcome: str
-    email: str
-    message: str = ""
-
-
-@dataclass
-class ImportReport:
-    rows: list[ImportRow] = field(default_factory=list)
-
-    def count(self, outcome: str) -> int:
-        return sum(1 for row in self.rows if row.outcome == outcome)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {o: self.count(o) for o in (CREATED, UPDATED, SKIPPED, INVALID)}
-
-    def summary(self) -> str:
-        return ", ".join(f"{n} {o}" for o, n in self.counts.items())
-
-
-def _import_row_errors(row: dict[str | None, Any]) -> list[str]:
-    errors = []
-    if None in row:
-        errors.append("more values than columns")
-    email = row.get("email") or ""
-    if not email.strip():
-        errors.append("email is empty")
-    else:
-        try:
-            validate_email(email.strip())
-        except ValidationError:
-            errors.append(f"{email.strip()!r} is not a valid email address")
-    for name, limit in _LIMITS.items():
-        value = row.get(name) or ""
-        if len(value) > limit:
-            errors.append(f"{name} is longer than {limit} characters")
-        elif name != "postal_address":
-            try:
-                validate_single_line(value)
-            except ValidationError:
-                errors.append(f"{name} contains a line break or control character")
-    return errors
-
-
-IMPORT_BLOCK = 1000
-
-
-def subscribers_import(
-    *,
-    rows: Iterable[tuple[int, dict[str | None, Any]]],
-    publication: Publication,
-    source: str = Subscriber.Source.IMPORT,
-    confirmed: bool = False,
-    form: str = "import",
-) -> ImportReport:
-    """Import (line number, row) pairs of a legacy list into `publication`.
-
-    Never a duplicate: a known address is updated (blank details filled in, the
-    subscription added); a repeated address in the file, a suppressed one, or one that
-    unsubscribed earlier is skipped (an import never resubscribes anyone). Rows are
-    checked before anything is written, so an invalid row never stops the valid ones;
-    valid rows are written a block at a time, each block in one transaction. Without
-    `confirmed` new subscriptions are pending and each person gets one confirmation
-    (re-permission) email."""
-    report = ImportReport()
-    seen: dict[str, int] = {}
-    block: list[tuple[int, str, dict[str, str]]] = []
-    for line, raw in rows:
-        row = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}
-        email = normalize_email(row.get("email") or "")
-        errors = _import_row_errors(row)
-        if errors:
-            report.rows.append(ImportRow(line, INVALID, email, "; ".join(errors)))
-            continue
-        if email in seen:
-            report.rows.append(
-                ImportRow(line, SKIPPED, email, f"same address as line {seen[email]}")
-            )
-            continue
-        seen[email] = line
-        details = {k: row.get(k) or "" for k in ("name", "organization", "fax", "postal_address")}
-        block.append((line, email, details))
-        if len(block) >= IMPORT_BLOCK:
-            report.rows += _import_block_retrying(block, publication, source, confirmed, form)
-            block = []
-    if block:
-        report.rows += _import_block_retrying(block, publication, source, confirmed, form)
-    report.rows.sort(key=lambda r: r.line)
-    return report
-
-
-def _import_block_retrying(*args: Any) -> list[ImportRow]:
-    # Someone subscribing through the site between our look-up and our insert makes the
-    # block's transaction fail whole; looking again then finds them.
-    try:
-        return _import_block(*args)
-    except IntegrityError:
-        return _import_block(*args)
-
-
-def _import_block(
-    block: list[tuple[int, str, dict[str, str]]],
-    publication: Publication,
-    source: str,
-    confirmed: bool,
-    form: str,
-) -> list[ImportRow]:
-    """Write one block of valid, distinct rows with a handful of queries."""
-    emails = [email for _, email, _ in block]
-    suppressed = set(
-        Suppression.objects.active().filter(email__in=emails).values_list("email", flat=True)
-    )
-    now = timezone.now()
-    status = Status.ACTIVE if confirmed else Status.PENDING
-    out: list[ImportRow] = []
-    with transaction.atomic():
-        known = {s.email: s for s in Subscriber.objects.filter(email__in=emails)}
-        subscriptions = {
-            s.subscriber_id: s
-            for s in Subscription.objects.filter(
-                publication=publication, subscriber__in=list(known.values())
-            )
-        }
-        new_people = Subscriber.objects.bulk_create(
-            Subscriber(email=email, **details, source=source, consent_form=form[:100])
-            for _, email, details in block
-            if email not in known and email not in suppressed
-        )
-        people = {**known, **{s.email: s for s in new_people}}
-        wanted = [
-            people[email]
-            for _, email, _ in block
-            if email not in suppressed and people[email].pk not in subscriptions
-        ]
-        added = Subscription.objects.bulk_create(
-            Subscription(
-                subscriber=person,
-                publication=publication,
-                status=status,
-                confirmed_at=now if confirmed else None,
-            )
-            for person in wanted
-        )
-        SubscriptionEvent.objects.bulk_create(
-            SubscriptionEvent(
-                subscription=subscription,
-                to_status=status,
-                reason=f"{form} (confirmed)" if confirmed else form,
-            )
-            for subscription in added
-        )
-        new_subscriptions = {s.subscriber_id for s in added}
-        for line, email, details in block:
-            if email in suppressed:
-                out.append(ImportRow(line, SKIPPED, email, "on the suppression list"))
-                continue
-            person = people[email]
-            if not confirmed and person.pk in new_subscriptions:
-                confirmation_send(subscriber=person)
-            if email not in known:
-                out.append(ImportRow(line, CREATED, email))
-                continue
-            changed = _fill_blanks(person, **details)
-            new = person.pk in new_subscriptions
-            subscription = subscriptions.get(person.pk)
-            if new or changed:
-                what = (["subscribed"] if new else []) + changed
-                out.append(ImportRow(line, UPDATED, email, ", ".join(what)))
-            elif subscription.status in ENDED_STATUSES:
-                out.append(
-                    ImportRow(
-                        line, SKIPPED, email, f"{subscription.status} earlier; not resubscribed"
-                    )
-                )
-            else:
-                out.append(ImportRow(line, SKIPPED, email, f"already {subscription.status}"))
-    return out

@@ -1,7 +1,8 @@
 """Signed tokens for links in email: one salt per purpose, no address in any URL.
 
-Confirm links expire after 7 days and preference links after 24 hours; an unsubscribe
-link works for as long as the subscription exists."""
+Confirm and join links expire after 7 days, invitations to legacy readers after 60 days
+and preference links after 24 hours; an unsubscribe link works for as long as the
+subscription exists."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
+from django.utils.crypto import salted_hmac
 
 CONFIRM = "subscriptions.confirm"
 PREFERENCES = "subscriptions.preferences"
 UNSUBSCRIBE = "subscriptions.unsubscribe"
+JOIN = "subscriptions.join"
+INVITATION = "subscriptions.invitation"
 
 MAX_AGE: dict[str, timedelta | None] = {
     CONFIRM: timedelta(days=7),
     PREFERENCES: timedelta(hours=24),
     UNSUBSCRIBE: None,
+    JOIN: timedelta(days=7),
+    INVITATION: timedelta(days=60),
 }
 
 
@@ -144,3 +150,26 @@ def preferences_url(subscriber_id: int) -> str:
 
 def confirm_url(subscriber_id: int) -> str:
     return f"{settings.SITE_URL}/subscribe/confirm/{make_token(CONFIRM, subscriber_id)}/"
+
+
+def invitation_url(subscription_id: int) -> str:
+    return f"{settings.SITE_URL}/subscribe/invitation/{make_token(INVITATION, subscription_id)}/"
+
+
+def join_email_digest(email: str) -> str:
+    """A keyed digest of the address typed with a join code: the link names the address
+    without showing it, and a later request with another address voids it."""
+    return salted_hmac(JOIN, email.strip().lower()).hexdigest()[:20]
+
+
+def join_url(subscriber_id: int, email: str) -> str:
+    token = make_token(JOIN, f"{subscriber_id}.{join_email_digest(email)}")
+    return f"{settings.SITE_URL}/join/confirm/{token}/"
+
+
+def read_join_token(token: str) -> tuple[int, str]:
+    """(subscriber id, address digest) of a join link, or BadToken."""
+    subscriber_id, _, digest = read_token(JOIN, token).partition(".")
+    if not subscriber_id.isdigit() or not digest:
+        raise BadToken("This link is not valid.")
+    return int(subscriber_id), digest

@@ -13,8 +13,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
-from subscriptions import services, tokens
-from subscriptions.forms import ContactForm, EmailForm, PreferencesForm, SubscribeForm
+from subscriptions import invitations, joining, services, tokens
+from subscriptions.forms import ContactForm, EmailForm, JoinForm, PreferencesForm, SubscribeForm
+from subscriptions.joincodes import join_code_display, join_code_normalize
 from subscriptions.models import Subscriber, Subscription
 
 T = TypeVar("T", bound=Model)
@@ -26,11 +27,23 @@ PREFERENCES_RATE_IP = "5/m"
 PREFERENCES_RATE_ADDRESS = "5/h"
 CONTACT_RATE_IP = "5/m"
 CONTACT_RATE_ADDRESS = "5/h"
+# A code is one of 32**8: per IP and per code, guessing one is hopeless.
+JOIN_RATE_IP = "10/m"
+JOIN_RATE_CODE = "5/h"
+JOIN_RATE_ADDRESS = "10/h"
+BAD_CODE = "This code is not valid or has been used. Check it against your letter."
 
 
 def posted_address(group: str, request: HttpRequest) -> str:
     """Rate-limit key: the posted address as stored (lower-cased)."""
     return request.POST.get("email", "").strip().lower()[:254]
+
+
+def posted_code(group: str, request: HttpRequest) -> str:
+    """Rate-limit key: the posted join code, canonical, so that every way of typing one
+    code counts against it."""
+    typed = request.POST.get("code", "")[:40]
+    return join_code_normalize(typed) or typed.strip().upper()
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -226,3 +239,67 @@ def contact(request: HttpRequest) -> HttpResponse:
             ip=client_ip(request),
         )
     return render(request, "subscriptions/contact_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button; POST accepts the invitation (the subscription goes active)."""
+    subscription, bad = _signed_row(
+        request,
+        Subscription.objects.select_related("publication", "subscriber"),
+        tokens.INVITATION,
+        token,
+        kind="invitation",
+    )
+    if bad is not None:
+        return bad
+    if request.method == "POST":
+        changed = invitations.invitation_accept(subscription=subscription, ip=client_ip(request))
+        subscription.refresh_from_db(fields=["status"])
+        context = {"subscription": subscription, "changed": changed}
+        return render(request, "subscriptions/invitation_accepted.html", context)
+    return render(request, "subscriptions/invitation.html", {"subscription": subscription})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=JOIN_RATE_IP, method="POST", block=True)
+@ratelimit(key=posted_code, rate=JOIN_RATE_CODE, method="POST", block=True)
+@ratelimit(key=posted_address, rate=JOIN_RATE_ADDRESS, method="POST", block=True)
+def join(request: HttpRequest, code: str = "") -> HttpResponse:
+    """The code from the letter and an address. A GET (the letter's QR code) only fills
+    in the code; a wrong or used code gets one answer, whatever the code."""
+    if request.method == "GET":
+        canonical = join_code_normalize(code)
+        initial = {"code": join_code_display(canonical) if canonical else code[:40]}
+        return _form_page(request, "subscriptions/join.html", JoinForm(initial=initial))
+    form = JoinForm(request.POST)
+    if not form.is_valid():
+        return _form_page(request, "subscriptions/join.html", form, status=400)
+    if not form.is_bot() and not joining.join_request(
+        code=form.cleaned_data["code"], email=form.cleaned_data["email"]
+    ):
+        form.add_error("code", BAD_CODE)
+        return _form_page(request, "subscriptions/join.html", form, status=400)
+    return render(request, "subscriptions/join_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def join_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button and no one's details; POST moves the reader to email and
+    then says which publications the address receives."""
+    try:
+        subscriber_id, digest = tokens.read_join_token(token)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="join")
+    subscriber = joining.join_link_subscriber(subscriber_id=subscriber_id, digest=digest)
+    if subscriber is None:
+        return bad_link(request, None, kind="join")
+    if request.method == "POST":
+        receiving = joining.join_confirm(subscriber=subscriber, ip=client_ip(request))
+        return render(request, "subscriptions/join_confirmed.html", {"receiving": receiving})
+    waiting = subscriber.subscriptions.filter(status=Subscription.Status.OFFLINE).exists()
+    context = {"email": subscriber.join_email, "waiting": waiting}
+    return render(request, "subscriptions/join_confirm.html", context)

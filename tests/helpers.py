@@ -294,3 +294,33 @@ def pdf_qr_codes(data: bytes, page: int, dpi: int = 150) -> list[QrCode]:
         )
         for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     ]
+
+
+def send_in_process(issue: Issue) -> None:
+    """Start the send of `issue` and run its queued rows in this process (no broker)."""
+    from delivery import services
+    from delivery.models import Delivery
+
+    services.send_start(issue=issue)
+    ids = list(
+        Delivery.objects.filter(issue=issue, status=Delivery.Status.QUEUED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    if ids:
+        services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1])
+
+
+def offline_reader(publication: Publication, **fields: str) -> Subscriber:
+    """An offline reader of `publication` with a join code: from the legacy postal list,
+    with a postal address, unless told otherwise."""
+    from subscriptions.joincodes import join_code_new
+
+    fields.setdefault("postal_address", "1 Main Street\nSpringfield")
+    fields.setdefault("source", Subscriber.Source.LEGACY_POSTAL)
+    subscriber = Subscriber.objects.create(join_code=join_code_new(), **fields)
+    subscription = Subscription.objects.create(
+        subscriber=subscriber, publication=publication, status=Subscription.Status.OFFLINE
+    )
+    subscription.events.create(to_status=subscription.status, reason="import")
+    return subscriber
