@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MONITOR_VAR_DIR") or BASE_DIR / "var")
@@ -270,7 +271,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
+# Every queue the project uses: `celery -A monitor_site worker` with no -Q consumes all
+# of them; `-Q send` and `-Q default` split the work between workers. Each is bound with
+# its own routing key (one declared without a key is bound with the default queue's).
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (Queue("default", routing_key="default"), Queue("send", routing_key="send"))
 CELERY_TASK_ROUTES = {"delivery.tasks.send_chunk": {"queue": "send"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fix-up closes the database connection around every task unless told
