@@ -7,8 +7,10 @@ class DeliveryConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
-        from delivery import receivers
+        from delivery import health, receivers
+        from monitor_site import health as site_health
 
         tracking.connect(
             receivers.tracking_event_received, dispatch_uid="delivery.tracking_event_received"
         )
+        site_health.register("delivery", health.healthz)

@@ -295,6 +295,16 @@ DELIVERY_SWEEP_SECONDS = _int("MONITOR_DELIVERY_SWEEP_SECONDS", 30)
 DELIVERY_RETRY_BASE_SECONDS = _int("MONITOR_DELIVERY_RETRY_BASE_SECONDS", 30)
 DELIVERY_RETRY_MAX_SECONDS = 20 * 60
 DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half in all
+# A running send with work due and no progress this long is reported stalled (/healthz,
+# the issue's admin page, send_issue --wait).
+DELIVERY_STALL_SECONDS = _int("MONITOR_DELIVERY_STALL_SECONDS", 300)
+if DELIVERY_STALL_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"MONITOR_DELIVERY_STALL_SECONDS must be at least 1; got {DELIVERY_STALL_SECONDS}"
+    )
+# Lets a monitor read the details of /healthz (Authorization: Bearer <token>); unset,
+# only logged-in staff see them.
+HEALTHZ_TOKEN = os.environ.get("MONITOR_HEALTHZ_TOKEN", "").strip()
 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "monitor_site.tasks.heartbeat", "schedule": 60.0},

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from django.core.cache import cache
 
-from delivery import services
+from delivery import health, services
 from delivery.models import Delivery
 from delivery.tasks import send_chunk
 from issues.models import Issue
@@ -34,6 +34,9 @@ def test_a_worker_started_without_queues_delivers_a_send(
     assert set(counts) == {s.subscriber.email for s in subscribers}
     assert max(counts.values()) == 1
     assert "-Q" not in worker.proc.args
+    consumers = health.queue_consumers()
+    assert consumers is not None
+    assert len(consumers["default"]) == 1 and consumers["send"] == consumers["default"]
 
 
 @pytest.mark.worker
