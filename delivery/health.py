@@ -2,14 +2,15 @@
 on an issue's admin page and `send_issue --wait` giving up.
 
 A send is *stalled* when its SendJob is running, it has work a worker should be doing
-(rows in `sending`, or queued rows that are due: never tried, or due for a retry since
+(rows in `sending`, or queued rows that are due: never tried, or due for a retry for
 longer than the threshold), and none of its steps has recorded an outcome for longer
 than the threshold, MONITOR_DELIVERY_STALL_SECONDS. The signal is
 `SendJob.progressed_at`: set when the send starts or resumes, and moved on by
 `progress_record` whenever a step's outcomes are recorded, at most every
-PROGRESS_EVERY seconds: a conditional UPDATE that leaves the row alone in between, so
-that workers do not queue on the job's row. Only the rows of a send whose progress is
-that old are looked at.
+PROGRESS_EVERY seconds: a conditional UPDATE that matches nothing in between, so that
+workers do not queue on the job's row. Only the rows of a send whose progress is
+that old are looked at, and what they say is kept a minute (a send just come due for
+a retry shows as stalled up to a minute late).
 
 A scheduled send is *overdue* when it has not started a threshold after its time: the
 sweeper that starts it is not running (beat, or a worker consuming `default`), or its
@@ -48,6 +49,7 @@ CONSUMERS_KEY = "delivery-queue-consumers"
 CONSUMERS_TTL = 30
 EMPTY_TTL = 5
 INSPECT_TIMEOUT = 1.0  # seconds the workers have to answer
+DUE_WORK_TTL = 60
 WORKER_COMMAND = "celery -A monitor_site worker"
 
 
@@ -56,8 +58,8 @@ def send_queue() -> str:
 
 
 def progress_record(*, issue_id: int) -> None:
-    """Note that a step of the issue's send recorded outcomes. Writes the job's row only
-    if its progress is older than PROGRESS_EVERY, and never waits for another writer."""
+    """Note that a step of the issue's send recorded outcomes. The job's row is written
+    (and locked) only if its progress is older than PROGRESS_EVERY seconds."""
     now = timezone.now()
     SendJob.objects.filter(
         issue_id=issue_id, progressed_at__lt=now - timedelta(seconds=PROGRESS_EVERY)
@@ -70,19 +72,27 @@ def _cutoff(now: datetime) -> datetime:
 
 def _has_due_work(job: SendJob, cutoff: datetime) -> bool:
     """Rows of the send a worker should be busy with: in flight, never tried, or due for
-    a retry since before `cutoff` (one due more recently is the sweeper's to hand out)."""
+    a retry since before `cutoff` (one due more recently is the sweeper's to hand out).
+
+    Where no row is due (a send waiting for its retries) the query reads all of the
+    send's rows, so the answer is kept DUE_WORK_TTL seconds for as long as the send's
+    progress stays where it is."""
     if job.first_id is None:
         return False
-    due = (
-        Q(status=Status.SENDING)
-        | Q(status=Status.QUEUED, next_attempt_at__isnull=True)
-        | Q(status=Status.QUEUED, next_attempt_at__lt=cutoff)
-    )
-    rows = Delivery.objects.filter(
-        due, issue_id=job.issue_id, id__gte=job.first_id, id__lte=job.last_id
-    )
-    # From the last row back, as finish_if_done: what is left of a send is mostly there.
-    return rows.order_by("-id").values_list("id", flat=True).first() is not None
+    key = f"delivery-due-work-{job.pk}-{job.progressed_at.timestamp()}"
+    found = cache.get(key)
+    if found is None:
+        due = (
+            Q(status=Status.SENDING)
+            | Q(status=Status.QUEUED, next_attempt_at__isnull=True)
+            | Q(status=Status.QUEUED, next_attempt_at__lt=cutoff)
+        )
+        rows = Delivery.objects.filter(
+            due, issue_id=job.issue_id, id__gte=job.first_id, id__lte=job.last_id
+        )
+        found = rows.order_by("-id").values_list("id", flat=True).first() is not None
+        cache.set(key, found, DUE_WORK_TTL)
+    return found
 
 
 def is_stalled(job: SendJob, *, now: datetime | None = None) -> bool:
@@ -101,6 +111,14 @@ def stalled_jobs(*, now: datetime | None = None) -> list[SendJob]:
         state=SendJob.State.RUNNING, progressed_at__lt=cutoff
     ).select_related("issue__publication", "issue__volume")
     return [job for job in candidates if _has_due_work(job, cutoff)]
+
+
+def is_overdue(issue: Issue, *, now: datetime | None = None) -> bool:
+    return (
+        issue.status == Issue.Status.SCHEDULED
+        and issue.scheduled_at is not None
+        and issue.scheduled_at < _cutoff(now or timezone.now())
+    )
 
 
 def overdue_issues(*, now: datetime | None = None) -> list[Issue]:
@@ -185,14 +203,12 @@ def issue_warning(*, issue: Issue, job: SendJob | None) -> str | None:
     """The warning an issue's admin page shows: its send stalled, no worker for it, or
     its scheduled time long past without a start."""
     now = timezone.now()
-    if issue.status == Issue.Status.SCHEDULED and issue.scheduled_at is not None:
-        late = (now - issue.scheduled_at).total_seconds()
-        if late > settings.DELIVERY_STALL_SECONDS:
-            return (
-                f"This issue was due to go out {_duration(late)} ago and has not started; "
-                f"is `celery -A monitor_site beat` running, with a worker (`{WORKER_COMMAND}`)?"
-            )
-        return None
+    if is_overdue(issue, now=now):
+        late = _duration((now - issue.scheduled_at).total_seconds())
+        return (
+            f"This issue was due to go out {late} ago and has not started; is "
+            f"`celery -A monitor_site beat` running, with a worker (`{WORKER_COMMAND}`)?"
+        )
     return send_health(job=job, now=now).message
 
 

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from delivery import health, services
@@ -103,8 +105,24 @@ def test_a_row_waiting_for_a_retry_stalls_the_send_only_once_due_for_the_thresho
         assert not health.is_stalled(fresh(job))
     with later(20 * 60 + THRESHOLD - 10):  # due: the sweeper has a threshold to hand it out
         assert not health.is_stalled(fresh(job))
-    with later(20 * 60 + THRESHOLD + 10):
+    # what the rows said is kept a while
+    with later(20 * 60 + THRESHOLD + health.DUE_WORK_TTL):
         assert health.is_stalled(fresh(job))
+
+
+def reads_of_the_rows() -> tuple[list[int], int]:
+    table = Delivery._meta.db_table
+    with CaptureQueriesContext(connection) as queries:
+        found = stalled_ids()
+    return found, sum(f'FROM "{table}"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_rows_of_a_late_send_are_read_once_a_minute_not_at_every_look(job):
+    with later(THRESHOLD + 5):
+        assert reads_of_the_rows() == ([job.pk], 1)
+        assert reads_of_the_rows() == ([job.pk], 0)
+    with later(THRESHOLD + 5 + health.DUE_WORK_TTL + 1):
+        assert reads_of_the_rows() == ([job.pk], 1)
 
 
 def test_a_row_left_sending_by_a_lost_worker_stalls_the_send(job):
