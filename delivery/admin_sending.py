@@ -27,7 +27,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from delivery import reports, services
+from delivery import health, reports, services
 from delivery.models import DeliveryEvent, SendJob
 from delivery.rendering import Recipient, RenderedIssue
 from issues import admin as issues_admin
@@ -158,6 +158,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 "can_send": request.user.has_perm(SEND),
                 "job": job,
                 "progress": reports.progress_snapshot(job=job) if job else None,
+                "warning": health.issue_warning(issue=obj, job=job),
                 "checks": (
                     services.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
                 ),
@@ -357,8 +358,10 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
     # --- progress and report ------------------------------------------------------
 
     def progress_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
-        """Counts, percent, rate and time left, for the change form's progress bar.
-        Three queries beyond the session and permissions: none grows with the audience."""
+        """Counts, percent, rate and time left, for the change form's progress bar, and
+        the warning of a stalled send. Four queries beyond the session and permissions
+        while the send runs (the cached answer of who consumes `send`); none grows with
+        the audience (a send's rows are read only once it is late)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         job = SendJob.objects.filter(issue_id=object_id).select_related("issue").first()
@@ -367,6 +370,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             return JsonResponse(reports.progress_snapshot(job=None).as_json())
         data = reports.progress_snapshot(job=job).as_json()
         data["issue_status"] = job.issue.status
+        data["warning"] = health.send_health(job=job).message
         return JsonResponse(data)
 
     def _may_see_recipients(self, request: HttpRequest) -> bool:

@@ -34,6 +34,7 @@ from django.db.models.functions import Coalesce
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 
+from delivery import health
 from delivery.models import Delivery, MessageId, RateSlot, SendJob
 from delivery.rendering import HTML_LIMIT, Recipient, RenderedIssue, rendered_issue
 from delivery.transports import Outcome, names_needed, transport
@@ -499,6 +500,7 @@ def _record(
                 **final,
             )
     held.difference_update(outcome.sent, outcome.failed, outcome.retry)
+    health.progress_record(issue_id=issue_id)
 
 
 def message_ids_record(*, issue_id: int, sent_by_id: dict[str, list[int]]) -> None:
@@ -606,7 +608,7 @@ def send_pause(*, issue: Issue) -> bool:
 def send_resume(*, issue: Issue) -> bool:
     with transaction.atomic():
         changed = SendJob.objects.filter(issue=issue, state=SendJob.State.PAUSED).update(
-            state=SendJob.State.RUNNING
+            state=SendJob.State.RUNNING, progressed_at=timezone.now()
         )
         if changed:
             # Rows handed out before the pause lost their tasks' attention: hand out anew.

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MONITOR_VAR_DIR") or BASE_DIR / "var")
@@ -301,7 +302,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
+# Every queue the project uses: `celery -A monitor_site worker` with no -Q consumes all
+# of them; `-Q send` and `-Q default` split the work between workers. Each is bound with
+# its own routing key (one declared without a key is bound with the default queue's).
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (Queue("default", routing_key="default"), Queue("send", routing_key="send"))
 CELERY_TASK_ROUTES = {"delivery.tasks.send_chunk": {"queue": "send"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fix-up closes the database connection around every task unless told
@@ -321,6 +326,16 @@ DELIVERY_SWEEP_SECONDS = _int("MONITOR_DELIVERY_SWEEP_SECONDS", 30)
 DELIVERY_RETRY_BASE_SECONDS = _int("MONITOR_DELIVERY_RETRY_BASE_SECONDS", 30)
 DELIVERY_RETRY_MAX_SECONDS = 20 * 60
 DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half in all
+# A running send with work due and no progress this long is reported stalled (/healthz,
+# the issue's admin page, send_issue --wait).
+DELIVERY_STALL_SECONDS = _int("MONITOR_DELIVERY_STALL_SECONDS", 300)
+if DELIVERY_STALL_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"MONITOR_DELIVERY_STALL_SECONDS must be at least 1; got {DELIVERY_STALL_SECONDS}"
+    )
+# Lets a monitor read the details of /healthz (Authorization: Bearer <token>); unset,
+# only logged-in staff see them.
+HEALTHZ_TOKEN = os.environ.get("MONITOR_HEALTHZ_TOKEN", "").strip()
 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "monitor_site.tasks.heartbeat", "schedule": 60.0},

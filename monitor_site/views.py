@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import hmac
+import logging
+
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
@@ -9,9 +13,12 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from monitor_site import health
 from monitor_site import outbox as outbox_store
 from monitor_site.celery import app as celery_app
 from monitor_site.tasks import HEARTBEAT_KEY
+
+log = logging.getLogger(__name__)
 
 
 def _database_ok() -> bool:
@@ -34,17 +41,56 @@ def _broker_ok() -> bool:
         return False
 
 
+def _token_ok(request: HttpRequest) -> bool:
+    token = settings.HEALTHZ_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), token.encode())
+    )
+
+
+def _run(name: str, check: health.Check, details: bool) -> health.Health:
+    try:
+        return check(details)
+    except Exception as exc:
+        log.exception("health check %s failed", name)
+        return health.Health(False, {"error": str(exc)})
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer; 503 naming the part that does not."""
-    checks = {"database": _database_ok(), "broker": _broker_ok()}
-    failing = [name for name, ok in checks.items() if not ok]
-    body = {
-        "status": "ok" if not failing else "unavailable",
-        "failing": failing,
-        "worker_seen": cache.get(HEARTBEAT_KEY) if checks["database"] else None,
+    """200 when the database, the broker and every part an app registered (delivery) are
+    ok; 503 otherwise. Anyone sees ok or failing per part; logged-in staff and callers
+    presenting MONITOR_HEALTHZ_TOKEN also see the details. The registered parts need the
+    database and the broker: while either fails they are not asked ("unknown")."""
+    answers = {"database": _database_ok(), "broker": _broker_ok()}
+    # Who the user is lives in the database.
+    detailed = _token_ok(request) or (answers["database"] and request.user.is_staff)
+    results = {name: health.Health(ok) for name, ok in answers.items()}
+    for name, check in health.registered().items():
+        results[name] = _run(name, check, detailed) if all(answers.values()) else None
+    checks = {
+        name: "unknown" if result is None else "ok" if result.ok else "failing"
+        for name, result in results.items()
     }
+    failing = [name for name, state in checks.items() if state == "failing"]
+    body: dict[str, object] = {
+        "status": "ok" if not failing else "unavailable",
+        "checks": checks,
+        "failing": failing,
+    }
+    if detailed:
+        body["details"] = {
+            "worker_seen": cache.get(HEARTBEAT_KEY) if answers["database"] else None,
+            **{
+                name: result.details
+                for name, result in results.items()
+                if result is not None and result.details
+            },
+        }
     return JsonResponse(body, status=503 if failing else 200)
 
 

@@ -25,6 +25,8 @@
         text("send-progress-state", p.state);
         text("send-progress-rate", p.rate.toFixed(1));
         text("send-progress-eta", p.finished ? "none" : eta(p.eta_seconds));
+        var warning = document.getElementById("send-warning");
+        if (warning) { text("send-warning-text", p.warning || ""); warning.hidden = !p.warning; }
         Object.keys(p.counts).forEach(function (status) {
           var cell = box.querySelector('[data-status="' + status + '"]');
           if (cell) { cell.textContent = p.counts[status]; }

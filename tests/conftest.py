@@ -63,11 +63,21 @@ def celery_worker_process(
     started: list[WorkerProcess] = []
     purge_queues()
 
-    def start(*, concurrency: int = 2, beat: bool = False, **extra_env: str) -> WorkerProcess:
+    def start(
+        *,
+        concurrency: int = 2,
+        beat: bool = False,
+        queues: tuple[str, ...] | None = None,
+        **extra_env: str,
+    ) -> WorkerProcess:
         # Connections must not be shared with forked children: close ours first.
         connection.close()
         worker = WorkerProcess(
-            tmp_path / f"worker-{len(started)}.log", child_env(**extra_env), concurrency, beat
+            tmp_path / f"worker-{len(started)}.log",
+            child_env(**extra_env),
+            concurrency,
+            beat,
+            queues,
         )
         started.append(worker)
         worker.wait_ready()

@@ -32,7 +32,12 @@ from subscriptions.models import Subscriber, Subscription
 from tests.factories import StaffFactory
 
 ROOT = Path(__file__).resolve().parent.parent
-SEND_QUEUES = ("default", "send")
+# Delivery settings for worker processes that recover lost work within seconds.
+FAST_RECOVERY = {
+    "MONITOR_DELIVERY_LEASE_SECONDS": "6",
+    "MONITOR_DELIVERY_SWEEP_SECONDS": "2",
+    "MONITOR_DELIVERY_CHUNK_SIZE": "100",
+}
 
 BROKER_DIR: Path | None = None
 if celery_app.conf.broker_url.startswith("filesystem://"):
@@ -75,20 +80,33 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def worker_env(port: int) -> dict[str, str]:
+    """A worker process's environment: SMTP to a sink on `port`, fast recovery."""
+    return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
+
+
 def purge_queues() -> None:
     with celery_app.connection_for_write() as conn:
         channel = conn.default_channel
-        for queue in SEND_QUEUES:
+        for queue in celery_app.conf.task_queues:
             try:
-                channel.queue_purge(queue)
+                channel.queue_purge(queue.name)
             except Exception:  # noqa: S112 - a queue that does not exist yet holds nothing
                 continue
 
 
 class WorkerProcess:
-    """A `celery -A monitor_site worker` child process; its log is kept for failures."""
+    """A `celery -A monitor_site worker` child process, consuming every queue as
+    documented unless `queues` names some (-Q); its log is kept for failures."""
 
-    def __init__(self, log_path: Path, env: dict[str, str], concurrency: int, beat: bool) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        concurrency: int,
+        beat: bool,
+        queues: tuple[str, ...] | None = None,
+    ) -> None:
         self.log_path = log_path
         args = [
             sys.executable,
@@ -99,11 +117,12 @@ class WorkerProcess:
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
-            f"--queues={','.join(SEND_QUEUES)}",
             f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
             "--without-gossip",
             "--without-mingle",
         ]
+        if queues:
+            args += ["-Q", ",".join(queues)]
         if beat:
             args += ["--beat", f"--schedule={log_path.with_suffix('.beat')}"]
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()

@@ -39,9 +39,11 @@ def test_progress_reports_counts_percent_rate_and_time_left(
     client, sending, django_assert_num_queries
 ):
     client.force_login(member_of("Editors", "editor"))
+    client.get(progress_url(sending))  # asks the workers who consumes `send`, for a while
 
-    # session, user, permissions (2), the send job with its issue, one aggregate
-    with django_assert_num_queries(6):
+    # session, user, permissions (2), the send job with its issue, one aggregate, the
+    # cached answer about the workers
+    with django_assert_num_queries(7):
         response = client.get(progress_url(sending))
 
     data = response.json()

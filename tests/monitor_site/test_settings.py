@@ -74,6 +74,8 @@ def test_anymail_esp_selects_its_backend(tmp_path):
         ({"DJANGO_DEBUG": "1", "EMAIL_URL": "http://mail"}, "EMAIL_URL"),
         ({"DJANGO_DEBUG": "1", "ANYMAIL_WEBHOOK_SECRET": "nocolon"}, "ANYMAIL_WEBHOOK_SECRET"),
         ({"DJANGO_DEBUG": "1", "DJANGO_HSTS_SECONDS": "year"}, None),
+        ({"DJANGO_DEBUG": "1", "MONITOR_DELIVERY_STALL_SECONDS": "5m"}, "STALL_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_DELIVERY_STALL_SECONDS": "0"}, "STALL_SECONDS"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, env, named):
