@@ -33,6 +33,13 @@ def _broker_ok() -> bool:
         return False
 
 
+def _worker_seen() -> str | None:
+    try:
+        return cache.get(HEARTBEAT_KEY)
+    except Exception:  # the cache's server (the database or Redis) is the failing part
+        return None
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -42,7 +49,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body = {
         "status": "ok" if not failing else "unavailable",
         "failing": failing,
-        "worker_seen": cache.get(HEARTBEAT_KEY) if checks["database"] else None,
+        "worker_seen": _worker_seen() if checks["database"] else None,
     }
     return JsonResponse(body, status=503 if failing else 200)
 

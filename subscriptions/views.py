@@ -13,13 +13,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
+from monitor_site.clientip import client_ip
 from subscriptions import services, tokens
 from subscriptions.forms import ContactForm, EmailForm, PreferencesForm, SubscribeForm
 from subscriptions.models import Subscriber, Subscription
 
 T = TypeVar("T", bound=Model)
 
-# Per client IP, and per email address whatever the IP (django-ratelimit, database cache).
+# Per client IP (monitor_site.clientip), and per email address whatever the IP.
 SUBSCRIBE_RATE_IP = "10/m"
 SUBSCRIBE_RATE_ADDRESS = "10/h"
 PREFERENCES_RATE_IP = "5/m"
@@ -31,10 +32,6 @@ CONTACT_RATE_ADDRESS = "5/h"
 def posted_address(group: str, request: HttpRequest) -> str:
     """Rate-limit key: the posted address as stored (lower-cased)."""
     return request.POST.get("email", "").strip().lower()[:254]
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def bad_link(request: HttpRequest, error: tokens.BadToken | None, *, kind: str) -> HttpResponse:

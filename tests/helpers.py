@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import redis
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
 
@@ -69,6 +71,23 @@ def child_env(**extra: str) -> dict[str, str]:
         env["MONITOR_BROKER_DIR"] = str(BROKER_DIR)
     env.update(extra)
     return env
+
+
+def cache_is_redis() -> bool:
+    return settings.CACHES["default"]["BACKEND"].endswith(".RedisCache")
+
+
+def clear_default_cache() -> None:
+    """Empty the default cache. On Redis it shares a database with the Celery broker,
+    so only our prefixed keys go (cache.clear() would be FLUSHDB: queues and all)."""
+    if not cache_is_redis():
+        cache.clear()
+        return
+    config = settings.CACHES["default"]
+    with redis.Redis.from_url(config["LOCATION"]) as client:
+        keys = list(client.scan_iter(match=f"{config['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 def purge_queues() -> None:
