@@ -26,7 +26,9 @@ from django.urls import reverse
 
 from issues.models import Issue, Publication
 from monitor_site.celery import app as celery_app
+from subscriptions import services
 from subscriptions.models import Subscriber, Subscription
+from subscriptions.tokens import confirm_url
 from tests.factories import StaffFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,6 +237,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def confirm_current_request(subscriber: Subscriber) -> list[Subscription]:
+    """Confirm as the link of the subscriber's latest confirmation email does."""
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    return services.subscription_confirm(subscriber=subscriber, nonce=nonce)
+
+
+def confirm_path(subscriber: Subscriber) -> str:
+    """The path of the confirm link in the subscriber's latest confirmation email."""
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    return confirm_url(subscriber.pk, nonce).removeprefix(settings.SITE_URL)
 
 
 def make_subscription(
