@@ -7,6 +7,7 @@ from django.db.models.functions import Lower
 from django.utils.crypto import constant_time_compare
 
 from issues.models import Publication
+from subscriptions.tokens import BadToken
 
 
 def validate_single_line(value: str) -> None:
@@ -66,9 +67,10 @@ class Subscriber(models.Model):
             or self.subscriptions.filter(confirmed_at__isnull=False).exists()
         )
 
-    def is_current_request(self, nonce: str) -> bool:
-        """Whether a confirm link carrying `nonce` belongs to the current request."""
-        return constant_time_compare(nonce, self.confirm_nonce)
+    def check_confirm_nonce(self, nonce: str) -> None:
+        """BadToken unless a confirm link carrying `nonce` belongs to the current request."""
+        if not constant_time_compare(nonce, self.confirm_nonce):
+            raise BadToken("This link was used already, or a newer one was sent.")
 
 
 class SubscriptionQuerySet(models.QuerySet):

@@ -30,7 +30,6 @@ from subscriptions.models import (
     Suppression,
     validate_single_line,
 )
-from subscriptions.tokens import BadToken
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -225,9 +224,7 @@ def subscription_confirm(
     now = timezone.now()
     changed: list[Subscription] = []
     with transaction.atomic():
-        current = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
-        if not current.is_current_request(nonce):
-            raise BadToken("This link was used already, or a newer one was sent.")
+        Subscriber.objects.select_for_update().get(pk=subscriber.pk).check_confirm_nonce(nonce)
         for subscription in subscriber.subscriptions.pending().select_related("publication"):
             if subscription.publication.requires_approval:
                 ok = _transition(

@@ -104,8 +104,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
                 "subscriptions/confirmed.html",
                 {"changed": changed, "subscriptions": _subscriptions(subscriber)},
             )
-        if not subscriber.is_current_request(nonce):
-            raise tokens.BadToken("This link was used already, or a newer one was sent.")
+        subscriber.check_confirm_nonce(nonce)
     except tokens.BadToken as exc:
         return bad_link(request, exc, kind="confirm")
     pending = list(subscriber.subscriptions.pending().select_related("publication"))
