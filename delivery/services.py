@@ -41,7 +41,7 @@ from delivery.transports import Outcome, names_needed, transport
 from issues import services as editorial
 from issues.models import Issue
 from subscriptions.models import Subscriber, Subscription, Suppression
-from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, url_maker
+from subscriptions.tokens import FOOTER_PREFERENCES, UNSUBSCRIBE, url_maker
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -373,7 +373,7 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
             last_error="Unsubscribed or suppressed before sending.",
         )
     unsubscribe = url_maker(UNSUBSCRIBE, "unsubscribe")
-    preferences = url_maker(PREFERENCES, "preferences")
+    preferences = url_maker(FOOTER_PREFERENCES, "preferences")
     batch = [
         (
             delivery_id,

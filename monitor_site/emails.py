@@ -77,9 +77,16 @@ def _sender(subscriptions: Sequence[Subscription]) -> Publication | None:
     return next(iter(publications.values())) if len(publications) == 1 else None
 
 
+def greeting_name(subscriber: Subscriber) -> str:
+    """The name to greet a reader by: none until the address is confirmed, so that a
+    stranger cannot have us mail words of their choosing to someone else."""
+    return subscriber.name if subscriber.address_confirmed else ""
+
+
 def confirmation_message(
     subscriber: Subscriber, subscriptions: Sequence[Subscription]
 ) -> EmailMultiAlternatives:
+    """The link confirms the current request (its nonce), and only that one."""
     from subscriptions.tokens import confirm_url
 
     return build_message(
@@ -87,9 +94,9 @@ def confirmation_message(
         to=subscriber.email,
         publication=_sender(subscriptions),
         context={
-            "subscriber": subscriber,
+            "name": greeting_name(subscriber),
             "subscriptions": subscriptions,
-            "confirm_url": confirm_url(subscriber.pk),
+            "confirm_url": confirm_url(subscriber.pk, subscriber.confirm_nonce),
         },
     )
 
@@ -137,7 +144,10 @@ def preferences_link_message(subscriber: Subscriber) -> EmailMultiAlternatives:
         "preferences_link",
         to=subscriber.email,
         publication=_sender(subscriptions),
-        context={"subscriber": subscriber, "preferences_url": preferences_url(subscriber.pk)},
+        context={
+            "name": greeting_name(subscriber),
+            "preferences_url": preferences_url(subscriber.pk),
+        },
     )
 
 

@@ -164,19 +164,6 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "monitor_cache",
-    },
-    # Rendered archive pages, per web process: cheap to lose, never shared state.
-    "pages": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "monitor-pages",
-        "OPTIONS": {"MAX_ENTRIES": 2000},
-    },
-}
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -294,6 +281,38 @@ else:
     # Longer than any countdown we use, so that a delayed task is not redelivered early;
     # lost work is found again from the database by the sweeper, not by the broker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+
+# The default cache holds the rate-limit counters and the worker heartbeat, shared by
+# every process. Redis (MONITOR_CACHE_URL, else the broker's Redis server and database):
+# its INCR is atomic, so concurrent requests never pass a limit. The keys carry a
+# prefix beside Celery's own; nothing may clear that database (FLUSHDB would drop the
+# queues). Without Redis, the database cache: shared too, but its incr is a read then
+# a write, so simultaneous requests can pass a limit — enough for one development
+# server, not for production.
+_cache_url = os.environ.get("MONITOR_CACHE_URL", "").strip()
+if _cache_url:
+    _cache_url = _url("MONITOR_CACHE_URL", "", {"redis", "rediss"})
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _cache_url = CELERY_BROKER_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url,
+        "KEY_PREFIX": "monitor",
+    }
+    if _cache_url
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "monitor_cache",
+    },
+    # Rendered archive pages, per web process: cheap to lose, never shared state.
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "monitor-pages",
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    },
+}
+
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -360,11 +379,21 @@ LOGGING = {
     },
 }
 
-# django-axes: lock an admin login after repeated failures from one address.
+# The client address behind proxies: how many X-Forwarded-For entries, counted from the
+# right, our own proxies wrote (monitor_site.clientip). 0: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = _int("MONITOR_TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        f"MONITOR_TRUSTED_PROXY_COUNT must be 0 or more; got {TRUSTED_PROXY_COUNT}"
+    )
+
+# django-axes: lock an admin login after repeated failures of one username from one
+# address. The pair, not either alone: a stranger elsewhere cannot lock out `admin`.
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "monitor_site.clientip.client_ip"
 
 # django-import-export lets every staff user import and export unless told which of the
 # model's permissions each needs: the legacy-list import changes subscribers, the export
@@ -372,9 +401,10 @@ AXES_RESET_ON_SUCCESS = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
-# django-ratelimit: counts in the database cache, shared by every web process.
+# django-ratelimit: counts in the default cache (above), per client address.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "monitor_site.views.ratelimited"
+RATELIMIT_IP_META_KEY = "monitor_site.clientip.ratelimit_ip"
 
 LOGIN_URL = "admin:login"
 AXES_VERBOSE = False

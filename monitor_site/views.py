@@ -59,6 +59,13 @@ def _run(name: str, check: health.Check, details: bool) -> health.Health:
         return health.Health(False, {"error": str(exc)})
 
 
+def _worker_seen() -> str | None:
+    try:
+        return cache.get(HEARTBEAT_KEY)
+    except Exception:  # the cache's server (the database or Redis) is the failing part
+        return None
+
+
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -84,7 +91,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     }
     if detailed:
         body["details"] = {
-            "worker_seen": cache.get(HEARTBEAT_KEY) if answers["database"] else None,
+            "worker_seen": _worker_seen() if answers["database"] else None,
             **{
                 name: result.details
                 for name, result in results.items()

@@ -6,9 +6,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import constant_time_compare
 
 from issues.models import Publication
 from subscriptions.joincodes import join_code_display
+from subscriptions.tokens import BadToken
 
 
 def validate_single_line(value: str) -> None:
@@ -93,10 +95,10 @@ class Subscriber(models.Model):
     consent_ip = models.GenericIPAddressField(null=True, blank=True)
     consent_form = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # When the last confirmation / preferences-link email was claimed: at most one of
-    # each per address per CONFIRMATION_INTERVAL, however many requests come in.
-    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
-    preferences_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Signed into the link of the latest confirmation email, and replaced when another
+    # goes out and when a subscription is confirmed or ended: a confirm link confirms
+    # only the request it was sent for. Empty before the first such email.
+    confirm_nonce = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["email"]
@@ -147,6 +149,21 @@ class Subscriber(models.Model):
     @property
     def is_suppressed(self) -> bool:
         return bool(self.email) and Suppression.objects.active().filter(email=self.email).exists()
+
+    @property
+    def address_confirmed(self) -> bool:
+        """The owner of the address confirmed a subscription or opened a fresh link
+        emailed to it, or staff imported it as confirmed. Until then nothing a requester
+        typed (name, organization) is put in an email to it."""
+        return (
+            self.consent_at is not None
+            or self.subscriptions.filter(confirmed_at__isnull=False).exists()
+        )
+
+    def check_confirm_nonce(self, nonce: str) -> None:
+        """BadToken unless a confirm link carrying `nonce` belongs to the current request."""
+        if not constant_time_compare(nonce, self.confirm_nonce):
+            raise BadToken("This link was used already, or a newer one was sent.")
 
 
 class SubscriptionQuerySet(models.QuerySet):
@@ -368,3 +385,25 @@ class ContactMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.email})"
+
+
+class EmailCooldown(models.Model):
+    """When a confirmation or a preferences link last went to a mailbox (see
+    subscriptions.mailbox): at most one of each kind per mailbox in a while, whichever
+    variant of the address asked and from however many places."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Confirmation"
+        PREFERENCES_LINK = "preferences_link", "Preferences link"
+
+    mailbox = models.CharField(max_length=254)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "kind"], name="email_cooldown_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.mailbox} at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -9,17 +9,20 @@ change as a SubscriptionEvent, and enqueues its emails after commit."""
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from issues.models import Publication
+from subscriptions.mailbox import mailbox
 from subscriptions.models import (
     ContactMessage,
+    EmailCooldown,
     Subscriber,
     Subscription,
     SubscriptionEvent,
@@ -31,8 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# At most one confirmation (and one preferences-link) email per address in this time,
-# whatever the number of requests or the addresses they come from.
+# At most one confirmation (and one preferences-link) email per mailbox in this time,
+# whatever the number of requests, the variants of the address, or where they come from.
 EMAIL_INTERVAL = timedelta(minutes=10)
 
 Status = Subscription.Status
@@ -82,6 +85,9 @@ def _transition(
     )
     if not changed:
         return False
+    if current == Status.PENDING or to in ENDED_STATUSES:
+        # confirmed or ended: links of the request before stop working
+        _new_confirm_nonce(subscription.subscriber_id)
     SubscriptionEvent.objects.create(
         subscription_id=subscription.pk,
         from_status=current,
@@ -95,25 +101,42 @@ def _transition(
     return True
 
 
-def _claim_email_slot(subscriber: Subscriber, field_name: str) -> bool:
-    """True for the one caller that may send this kind of email to this address now.
+def _new_confirm_nonce(subscriber_id: int) -> None:
+    Subscriber.objects.filter(pk=subscriber_id).update(confirm_nonce=secrets.token_urlsafe(12))
 
-    A conditional UPDATE of the subscriber row: concurrent requests serialize on it,
-    and only one sees the slot free."""
+
+def _claim_email_slot(email: str, kind: str) -> bool:
+    """True for the one caller that may send this kind of email to this mailbox now.
+
+    In the database, so that it holds across web processes and is given back if the
+    caller's transaction rolls back. A new mailbox is an INSERT, which the unique
+    constraint lets succeed once; a known one a conditional UPDATE, which concurrent
+    callers serialize on and only one finds free."""
     now = timezone.now()
-    free = Q(**{f"{field_name}__isnull": True}) | Q(**{f"{field_name}__lte": now - EMAIL_INTERVAL})
-    claimed = Subscriber.objects.filter(free, pk=subscriber.pk).update(**{field_name: now})
+    with transaction.atomic():
+        slot, created = EmailCooldown.objects.get_or_create(
+            mailbox=mailbox(email), kind=kind, defaults={"sent_at": now}
+        )
+        if created:
+            return True
+        claimed = EmailCooldown.objects.filter(
+            pk=slot.pk, sent_at__lte=now - EMAIL_INTERVAL
+        ).update(sent_at=now)
     return bool(claimed)
 
 
 def confirmation_send(*, subscriber: Subscriber) -> bool:
-    """Queue a confirmation email unless one went to this address in EMAIL_INTERVAL."""
+    """Queue a confirmation email unless one went to this mailbox in EMAIL_INTERVAL.
+
+    The email carries a new request nonce: the links of earlier ones stop working."""
     from subscriptions import tasks
 
-    if _claim_email_slot(subscriber, "confirmation_sent_at"):
+    with transaction.atomic():
+        if not _claim_email_slot(subscriber.email, EmailCooldown.Kind.CONFIRMATION):
+            return False
+        _new_confirm_nonce(subscriber.pk)
         tasks.send_confirmation.delay_on_commit(subscriber.pk)
-        return True
-    return False
+    return True
 
 
 def subscription_request(
@@ -130,9 +153,11 @@ def subscription_request(
     Whatever the address's state (new, pending, active, ended), the caller can answer
     the same way: nothing here is visible to the requester except the email the owner
     of the address receives. A known person's name and organization are only filled
-    in, never overwritten (a stranger must not rename them). Ended subscriptions go back
+    in while the address is unconfirmed, never overwritten (a stranger must not rename
+    anyone, nor put words in a confirmed reader's emails). Ended subscriptions go back
     to `pending` and need a fresh confirmation: nobody is resubscribed silently. A
-    suppressed address gets nothing. At most one confirmation email per EMAIL_INTERVAL."""
+    suppressed address gets nothing. At most one confirmation email per mailbox per
+    EMAIL_INTERVAL."""
     email = normalize_email(email)
     if is_suppressed(email):
         return None
@@ -147,7 +172,7 @@ def subscription_request(
                 "consent_form": form[:100],
             },
         )
-        if not created:
+        if not created and not subscriber.address_confirmed:
             _fill_blanks(subscriber, name=name, organization=organization)
         for publication in publications:
             subscription, new = Subscription.objects.get_or_create(
@@ -183,17 +208,23 @@ def _fill_blanks(subscriber: Subscriber, **values: str) -> list[str]:
     return changed
 
 
-def subscription_confirm(*, subscriber: Subscriber, ip: str | None = None) -> list[Subscription]:
-    """Confirm the subscriber's pending subscriptions (double opt-in, second step).
+def subscription_confirm(
+    *, subscriber: Subscriber, nonce: str, ip: str | None = None
+) -> list[Subscription]:
+    """Confirm the subscriber's pending subscriptions (double opt-in, second step) with
+    the link of the current request, whose nonce is `nonce`; any other link raises
+    BadToken and changes nothing.
 
     Each becomes `active`, or `awaiting_approval` where the publication requires staff
-    approval. Only `pending` ones change: an ended subscription is never revived by an
-    old link. Returns the subscriptions that changed; a second call returns []."""
+    approval. Only `pending` ones change, and confirming (like ending) replaces the
+    nonce: a link from before is never used again, so it cannot revive a subscription
+    or confirm a later request. Returns the subscriptions that changed."""
     from subscriptions import tasks
 
     now = timezone.now()
     changed: list[Subscription] = []
     with transaction.atomic():
+        Subscriber.objects.select_for_update().get(pk=subscriber.pk).check_confirm_nonce(nonce)
         for subscription in subscriber.subscriptions.pending().select_related("publication"):
             if subscription.publication.requires_approval:
                 ok = _transition(
@@ -326,8 +357,16 @@ def preferences_link_send(*, email: str) -> None:
     if subscriber is None or is_suppressed(email) or not subscriber.subscriptions.exists():
         return
     with transaction.atomic():
-        if _claim_email_slot(subscriber, "preferences_sent_at"):
+        if _claim_email_slot(email, EmailCooldown.Kind.PREFERENCES_LINK):
             tasks.send_preferences_link.delay_on_commit(subscriber.pk)
+
+
+@dataclass
+class PreferencesChange:
+    """What a save of the preferences page left waiting for the reader."""
+
+    to_confirm: list[Subscription] = field(default_factory=list)  # pending, by email
+    confirmation_sent: bool = False  # False: one went out in the last EMAIL_INTERVAL
 
 
 def preferences_update(
@@ -336,15 +375,18 @@ def preferences_update(
     name: str,
     publications: Iterable[Publication],
     format: str,
-) -> None:
-    """Apply the preferences page: the chosen publications are subscribed (active, or
-    awaiting approval where required), the other active publications ended; one format
-    for all.
+    address_proven: bool,
+) -> PreferencesChange:
+    """Apply the preferences page: the chosen publications are subscribed, the other
+    active publications ended; one format for all.
 
-    The reader proved the address by opening a link sent to it, so a publication added
-    here needs no second confirmation."""
+    With `address_proven` (a fresh link from an email sent to this reader alone) an
+    added publication is active at once, or awaiting approval where required. Any
+    other link may have been forwarded (an issue's footer) or found later, so an added
+    publication stays `pending` and the address gets a confirmation email for it."""
     chosen = {p.pk: p for p in publications}
     now = timezone.now()
+    change = PreferencesChange()
     with transaction.atomic():
         if name != subscriber.name:
             subscriber.name = name
@@ -375,7 +417,19 @@ def preferences_update(
                 )
             if suppressed:
                 continue
-            if publication.requires_approval:
+            if not address_proven:
+                _transition(
+                    subscription,
+                    allowed=ENDED_STATUSES,
+                    to=Status.PENDING,
+                    note="requested again: preferences page",
+                    ended_at=None,
+                    confirmed_at=None,
+                    reason="",
+                )
+                if subscription.status == Status.PENDING:
+                    change.to_confirm.append(subscription)
+            elif publication.requires_approval:
                 _transition(
                     subscription,
                     allowed=(*ENDED_STATUSES, Status.PENDING),
@@ -395,8 +449,11 @@ def preferences_update(
                     confirmed_at=now,
                 )
         subscriber.subscriptions.open().exclude(format=format).update(format=format)
-        if not subscriber.consent_at:
+        if change.to_confirm:
+            change.confirmation_sent = confirmation_send(subscriber=subscriber)
+        if address_proven and not subscriber.consent_at:
             Subscriber.objects.filter(pk=subscriber.pk).update(consent_at=now)
+    return change
 
 
 def contact_message_create(

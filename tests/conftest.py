@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.db import connection
 
-from tests.helpers import BROKER_DIR, WorkerProcess, child_env, purge_queues
+from tests.helpers import (
+    BROKER_DIR,
+    WorkerProcess,
+    child_env,
+    clear_default_cache,
+    purge_queues,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,7 +43,7 @@ settings.STORAGES = {
 def _fresh_caches(request: pytest.FixtureRequest) -> None:
     # Pages cached by one test must not answer the next one (ids are reused).
     caches["pages"].clear()
-    # Rate-limit counts live in the database cache, which outlives transactional tests.
+    # Rate-limit counts live in Redis or the database cache; both outlive a test.
     names = request.fixturenames
     if "transactional_db" in names or "live_server" in names:
         request.getfixturevalue("transactional_db")
@@ -45,7 +51,7 @@ def _fresh_caches(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("db")
     else:
         return
-    cache.clear()
+    clear_default_cache()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -19,16 +19,20 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pypdfium2
+import redis
 import zxingcpp
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
 from pypdf import PdfReader
 
 from issues.models import Issue, Publication
 from monitor_site.celery import app as celery_app
+from subscriptions import services
 from subscriptions.models import Subscriber, Subscription
+from subscriptions.tokens import confirm_url
 from tests.factories import StaffFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +87,23 @@ def child_env(**extra: str) -> dict[str, str]:
 def worker_env(port: int) -> dict[str, str]:
     """A worker process's environment: SMTP to a sink on `port`, fast recovery."""
     return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
+
+
+def cache_is_redis() -> bool:
+    return settings.CACHES["default"]["BACKEND"].endswith(".RedisCache")
+
+
+def clear_default_cache() -> None:
+    """Empty the default cache. On Redis it shares a database with the Celery broker,
+    so only our prefixed keys go (cache.clear() would be FLUSHDB: queues and all)."""
+    if not cache_is_redis():
+        cache.clear()
+        return
+    config = settings.CACHES["default"]
+    with redis.Redis.from_url(config["LOCATION"]) as client:
+        keys = list(client.scan_iter(match=f"{config['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
 
 
 def purge_queues() -> None:
@@ -239,6 +260,18 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def confirm_current_request(subscriber: Subscriber) -> list[Subscription]:
+    """Confirm as the link of the subscriber's latest confirmation email does."""
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    return services.subscription_confirm(subscriber=subscriber, nonce=nonce)
+
+
+def confirm_path(subscriber: Subscriber) -> str:
+    """The path of the confirm link in the subscriber's latest confirmation email."""
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    return confirm_url(subscriber.pk, nonce).removeprefix(settings.SITE_URL)
 
 
 def make_subscription(

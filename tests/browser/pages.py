@@ -14,6 +14,7 @@ from delivery.rendering import Recipient, RenderedIssue
 from monitor_site import emails
 from subscriptions import tokens
 from subscriptions.models import ContactMessage, Subscriber, Subscription
+from tests.helpers import confirm_path
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,10 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
         status=Subscription.Status.ACTIVE,
         confirmed_at=timezone.now(),
     )
-    confirm = f"/subscribe/confirm/{tokens.make_token(tokens.CONFIRM, pending.pk)}/"
+    confirm = confirm_path(pending)
     unsubscribe = f"/unsubscribe/{tokens.make_token(tokens.UNSUBSCRIBE, active.pk)}/"
     preferences = f"/preferences/{tokens.make_token(tokens.PREFERENCES, reader.pk)}/"
+    footer = f"/preferences/{tokens.make_token(tokens.FOOTER_PREFERENCES, reader.pk)}/"
     with time_machine.travel(timezone.now() - timedelta(days=3)):
         expired = f"/preferences/{tokens.make_token(tokens.PREFERENCES, reader.pk)}/"
     # a postal reader joining with the code from the letter, and an invited legacy reader
@@ -84,6 +86,11 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
             "preferences: saved",
             preferences,
             form={"name": "Ray Reader", "publications": "fortnight", "format": "text"},
+        ),
+        PublicPage(
+            "preferences: confirmation sent",
+            footer,
+            form={"name": "Ray Reader", "publications": "monitor", "format": "text"},
         ),
         PublicPage("preferences: expired link", expired, 400),
         PublicPage("preferences: ask for a link", "/preferences/"),
