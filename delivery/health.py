@@ -70,6 +70,19 @@ def _cutoff(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.DELIVERY_STALL_SECONDS)
 
 
+def _keep(key: str, value: object, ttl: int) -> None:
+    cache.set(key, (value, timezone.now().timestamp() + ttl), ttl)
+
+
+def _cached(key: str) -> object | None:
+    """What `_keep` stored, until it expires by our clock: the cache's own expiry runs on
+    its server's clock (Redis), which the tests' clock cannot move."""
+    kept = cache.get(key)
+    if kept is None or kept[1] <= timezone.now().timestamp():
+        return None
+    return kept[0]
+
+
 def _has_due_work(job: SendJob, cutoff: datetime) -> bool:
     """Rows of the send a worker should be busy with: in flight, never tried, or due for
     a retry since before `cutoff` (one due more recently is the sweeper's to hand out).
@@ -80,7 +93,7 @@ def _has_due_work(job: SendJob, cutoff: datetime) -> bool:
     if job.first_id is None:
         return False
     key = f"delivery-due-work-{job.pk}-{job.progressed_at.timestamp()}"
-    found = cache.get(key)
+    found = _cached(key)
     if found is None:
         due = (
             Q(status=Status.SENDING)
@@ -91,7 +104,7 @@ def _has_due_work(job: SendJob, cutoff: datetime) -> bool:
             due, issue_id=job.issue_id, id__gte=job.first_id, id__lte=job.last_id
         )
         found = rows.order_by("-id").values_list("id", flat=True).first() is not None
-        cache.set(key, found, DUE_WORK_TTL)
+        _keep(key, found, DUE_WORK_TTL)
     return found
 
 
@@ -132,7 +145,7 @@ def overdue_issues(*, now: datetime | None = None) -> list[Issue]:
 def queue_consumers() -> dict[str, list[str]] | None:
     """The workers consuming each queue, by queue name, as they answer Celery's remote
     control; None when they could not be asked."""
-    consumers = cache.get(CONSUMERS_KEY)
+    consumers = _cached(CONSUMERS_KEY)
     if consumers is not None:
         return consumers
     try:
@@ -144,7 +157,7 @@ def queue_consumers() -> dict[str, list[str]] | None:
     for worker, queues in sorted(replies.items()):
         for queue in queues:
             consumers.setdefault(queue["name"], []).append(worker)
-    cache.set(CONSUMERS_KEY, consumers, CONSUMERS_TTL if consumers[send_queue()] else EMPTY_TTL)
+    _keep(CONSUMERS_KEY, consumers, CONSUMERS_TTL if consumers[send_queue()] else EMPTY_TTL)
     return consumers
 
 
