@@ -19,6 +19,7 @@ from import_export.forms import ConfirmImportForm, ImportForm
 from issues.models import Publication
 from monitor_site import charts
 from subscriptions import conversion, services
+from subscriptions.letters import invitation_letters_pdf
 from subscriptions.models import (
     ContactMessage,
     Subscriber,
@@ -189,7 +190,7 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
     raw_id_fields = ("subscriber",)
     readonly_fields = ("status", "created_at", "confirmed_at", "ended_at", "reason")
     inlines = [SubscriptionEventInline]
-    actions = ["unsubscribe", "send_confirmation"]
+    actions = ["unsubscribe", "send_confirmation", "print_letters", "print_fax_sheets"]
     resource_classes = [SubscriptionExportResource]
     change_list_template = "subscriptions/admin/subscription_change_list.html"
 
@@ -288,6 +289,62 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
             request,
             f"{sent} confirmation emails queued ({len(subscribers) - sent} skipped: "
             "one per address per 10 minutes).",
+        )
+
+    # Join codes act for their readers like signed links: printing them takes the right
+    # to change subscriptions, not only to see them.
+    @admin.action(
+        description="Print invitation letters for the selected offline readers (PDF)",
+        permissions=["change"],
+    )
+    def print_letters(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._invitations_pdf(request, queryset, variant="letter")
+
+    @admin.action(
+        description="Print fax sheets for the selected offline readers (PDF)",
+        permissions=["change"],
+    )
+    def print_fax_sheets(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._invitations_pdf(request, queryset, variant="fax")
+
+    def _invitations_pdf(
+        self, request: HttpRequest, queryset: QuerySet, *, variant: str
+    ) -> HttpResponse | None:
+        """The invitations of the selected offline readers of one publication, as a PDF
+        download; a message instead when there is nothing to print."""
+        selected = queryset.select_related("subscriber", "publication").order_by(
+            "subscriber__organization", "subscriber__name", "pk"
+        )
+        publications = {s.publication for s in selected}
+        if len(publications) != 1:
+            self.message_user(
+                request,
+                "Select the offline readers of one publication: each prints with its masthead.",
+                messages.ERROR,
+            )
+            return None
+        letters, _ = conversion.invitation_letters(selected, variant=variant)
+        needs = "postal address" if variant == "letter" else "fax number"
+        if not letters:
+            self.message_user(
+                request,
+                f"Nothing to print: none of the selected is an offline reader with a {needs}.",
+                messages.ERROR,
+            )
+            return None
+        (publication,) = publications
+        try:
+            data = invitation_letters_pdf(letters, publication=publication, variant=variant)
+        except ValueError as exc:  # an address too long for the envelope's window
+            self.message_user(request, f"Nothing printed: {exc}.", messages.ERROR)
+            return None
+        kind = "letters" if variant == "letter" else "fax-sheets"
+        return HttpResponse(
+            data,
+            content_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{publication.slug}-{kind}.pdf"'
+            },
         )
 
 

@@ -12,7 +12,7 @@ source. Read-only; a fixed number of queries whatever the number of readers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import chain
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from issues.models import Publication
 from monitor_site.csvcells import csv_lines
+from subscriptions.letters import Letter
 from subscriptions.models import Subscriber, Subscription
 
 Status = Subscription.Status
@@ -158,3 +159,35 @@ def offline_readers_csv(publication: Publication, *, source: str | None = None) 
         for r in (subscription.subscriber for subscription in offline)
     )
     yield from csv_lines(chain([OFFLINE_CSV_HEADER], rows))
+
+
+def invitation_letters(
+    subscriptions: Iterable[Subscription], *, variant: str
+) -> tuple[list[Letter], list[Subscriber]]:
+    """The letters (`variant="letter"`, to a postal address) or fax sheets (`"fax"`, to a
+    fax number) for these offline readers, once per reader, and the readers left out:
+    those without what the variant needs, or no longer offline with a code."""
+    needs = "postal_address" if variant == "letter" else "fax"
+    letters: list[Letter] = []
+    left_out: list[Subscriber] = []
+    seen: set[int] = set()
+    for subscription in subscriptions:
+        reader = subscription.subscriber
+        if reader.pk in seen:
+            continue
+        seen.add(reader.pk)
+        offline = subscription.status == Status.OFFLINE and reader.join_code
+        if not offline or not getattr(reader, needs).strip():
+            left_out.append(reader)
+        else:
+            letters.append(
+                Letter(
+                    name=reader.name,
+                    organization=reader.organization,
+                    postal_address=reader.postal_address,
+                    fax=reader.fax,
+                    code=reader.join_code,
+                    join_url=reader.join_url,
+                )
+            )
+    return letters, left_out

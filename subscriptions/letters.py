@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from issues.models import Publication
 from issues.printing import masthead_groups
 from monitor_site.pdf import LEADING, POINT, Document
+from subscriptions.joincodes import join_code_display
 
 VARIANTS = ("letter", "fax")
 INCH = 25.4
@@ -102,11 +103,6 @@ WINDOWS = {
         folds=(11 / 3 * INCH, 22 / 3 * INCH),
     ),
 }
-
-
-def grouped(code: str) -> str:
-    """A code as printed, in two groups of four (`7K3M-X9QD`): easier to read and type."""
-    return f"{code[:4]}-{code[4:]}"
 
 
 def address_lines(letter: Letter) -> list[str]:
@@ -333,7 +329,7 @@ class _Layout:
         y = pdf.lines(["Your personal code:"], LEFT, y, size=label_size)
         code_size = 40 if self.fax else 30
         pdf.set_char_spacing(3)
-        y = pdf.lines([grouped(letter.code)], LEFT, y + 1, size=code_size, style="B")
+        y = pdf.lines([join_code_display(letter.code)], LEFT, y + 1, size=code_size, style="B")
         pdf.set_char_spacing(0)
         return y
 

@@ -10,7 +10,7 @@ from django.test import Client
 from subscriptions.models import ContactMessage, Subscription, Suppression
 from subscriptions.services import suppression_add
 from tests.factories import StaffFactory
-from tests.helpers import make_subscription, member_of
+from tests.helpers import make_subscription, member_of, offline_reader
 
 Status = Subscription.Status
 CHANGELIST = "/admin/subscriptions/{}/"
@@ -18,6 +18,8 @@ CHANGELIST = "/admin/subscriptions/{}/"
 ACTIONS = [
     ("subscription", "unsubscribe"),
     ("subscription", "send_confirmation"),
+    ("subscription", "print_letters"),
+    ("subscription", "print_fax_sheets"),
     ("subscriptionrequest", "approve"),
     ("subscriptionrequest", "reject"),
     ("suppression", "lift"),
@@ -71,19 +73,24 @@ def test_a_viewer_posting_every_action_changes_nothing(
     message = ContactMessage.objects.create(
         name="Ann", email="ann@example.org", subject="Fax", body="Still by fax?"
     )
+    on_paper = offline_reader(publication, fax="301-562-8021").subscriptions.get()
     selected = {
         "unsubscribe": active,
         "send_confirmation": pending,
+        "print_letters": on_paper,
+        "print_fax_sheets": on_paper,
         "approve": to_approve,
         "reject": to_reject,
         "lift": suppression,
         "mark_answered": message,
     }
 
-    def post_every_action(client: Client) -> None:
+    def post_every_action(client: Client) -> list[str]:
+        """The content types of the answers."""
+        answers = []
         for model, action in ACTIONS:
             with commit():
-                client.post(
+                response = client.post(
                     CHANGELIST.format(model),
                     {
                         "action": action,
@@ -92,6 +99,8 @@ def test_a_viewer_posting_every_action_changes_nothing(
                         "note": "asked by phone",
                     },
                 )
+            answers.append(response["Content-Type"])
+        return answers
 
     def states() -> list[object]:
         return [
@@ -107,20 +116,23 @@ def test_a_viewer_posting_every_action_changes_nothing(
         Status.PENDING,
         Status.AWAITING_APPROVAL,
         Status.AWAITING_APPROVAL,
+        Status.OFFLINE,
         True,
         ContactMessage.Status.OPEN,
         0,
     ]
-    post_every_action(viewer)
+    assert "application/pdf" not in post_every_action(viewer)
     assert states() == before
 
     # The same requests from someone who may change the rows do their work.
-    post_every_action(subscription_staff)
+    answers = post_every_action(subscription_staff)
+    assert answers.count("application/pdf") == 2  # the letter and the fax sheet
     assert states() == [
         Status.UNSUBSCRIBED,
         Status.PENDING,
         Status.ACTIVE,
         Status.UNSUBSCRIBED,
+        Status.OFFLINE,
         False,
         ContactMessage.Status.ANSWERED,
         3,  # the confirmation, the approval, the rejection
