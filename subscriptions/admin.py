@@ -192,7 +192,7 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
     inlines = [SubscriptionEventInline]
     actions = ["unsubscribe", "send_confirmation", "print_letters", "print_fax_sheets"]
     resource_classes = [SubscriptionExportResource]
-    change_list_template = "subscriptions/admin/subscription_change_list.html"
+    import_export_change_list_template = "subscriptions/admin/subscription_change_list.html"
 
     def get_urls(self):
         view = self.admin_site.admin_view
