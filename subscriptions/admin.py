@@ -146,11 +146,8 @@ class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
 
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")
-        if (
-            form is not None
-            and hasattr(form, "cleaned_data")
-            and "publication" in form.cleaned_data
-        ):
+        # An invalid form (an option missing or unknown) is shown again with its errors.
+        if form is not None and form.is_bound and form.is_valid():
             return {
                 "publication": form.cleaned_data["publication"],
                 "source": form.cleaned_data["source"],
