@@ -38,7 +38,8 @@ def validate_fax(value: str) -> None:
     body = value.strip().removeprefix("+")
     if any(not (ch.isdigit() or ch in " .-()/") for ch in body):
         raise ValidationError(
-            "%(value)s is not a fax number: use digits, spaces and dashes only.",
+            "%(value)s is not a fax number: use digits (a leading + allowed) and spaces, "
+            "dots, dashes, slashes or brackets.",
             params={"value": value},
             code="fax",
         )

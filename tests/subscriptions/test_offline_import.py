@@ -71,8 +71,8 @@ def test_mixed_legacy_file_reports_every_kind_with_its_line(
         "line 8: skipped ann@example.org (same address as line 2)",
         "line 9: skipped +1 202 555 0101 (same fax number as line 3)",
         "line 10: skipped 12 rue de la paix   75002 PARIS (same postal address as line 4)",
-        "line 11: invalid 555-CALL-NOW (555-CALL-NOW is not a fax number: use digits, spaces "
-        "and dashes only.)",
+        "line 11: invalid 555-CALL-NOW (555-CALL-NOW is not a fax number: use digits (a leading "
+        "+ allowed) and spaces, dots, dashes, slashes or brackets.)",
         "line 12: invalid 12 34 (12 34 is not a fax number: it has 4 digits, not 7 to 15.)",
         "line 13: invalid (no email, fax number or postal address)",
         "list.csv: 4 created, 0 updated, 3 skipped, 3 invalid; 2 of the created are offline "
