@@ -275,9 +275,10 @@ class Subscription(models.Model):
 
     @property
     def export_join_code(self) -> str:
-        """The reader's join code, for an offline subscription only."""
+        """The reader's join code as printed on their letter, for an offline subscription
+        only."""
         if self.status == self.Status.OFFLINE:
-            return self.subscriber.join_code or ""
+            return self.subscriber.join_code_display
         return ""
 
 

@@ -132,8 +132,8 @@ def test_offline_readers_are_exported_as_offline_with_their_join_code(
     assert {k: (r["status"], r["join_code"], r["source"]) for k, r in rows.items()} == {
         ("ann@example.org", "Ann Email"): ("pending", "", "legacy-fax"),
         ("dan@example.org", "Dan All"): ("pending", "", "legacy-fax"),
-        ("", "Bob Fax"): ("offline", bob.join_code, "legacy-fax"),
-        ("", "Carol Post"): ("offline", carol.join_code, "legacy-fax"),
+        ("", "Bob Fax"): ("offline", bob.join_code_display, "legacy-fax"),
+        ("", "Carol Post"): ("offline", carol.join_code_display, "legacy-fax"),
     }
 
 
