@@ -146,11 +146,8 @@ class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
 
     def get_import_resource_kwargs(self, request, **kwargs):
         form = kwargs.get("form")
-        if (
-            form is not None
-            and hasattr(form, "cleaned_data")
-            and "publication" in form.cleaned_data
-        ):
+        # An invalid form (an option missing or unknown) is shown again with its errors.
+        if form is not None and form.is_bound and form.is_valid():
             return {
                 "publication": form.cleaned_data["publication"],
                 "source": form.cleaned_data["source"],
@@ -192,7 +189,7 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
     inlines = [SubscriptionEventInline]
     actions = ["unsubscribe", "send_confirmation", "print_letters", "print_fax_sheets"]
     resource_classes = [SubscriptionExportResource]
-    change_list_template = "subscriptions/admin/subscription_change_list.html"
+    import_export_change_list_template = "subscriptions/admin/subscription_change_list.html"
 
     def get_urls(self):
         view = self.admin_site.admin_view

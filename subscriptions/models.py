@@ -38,7 +38,8 @@ def validate_fax(value: str) -> None:
     body = value.strip().removeprefix("+")
     if any(not (ch.isdigit() or ch in " .-()/") for ch in body):
         raise ValidationError(
-            "%(value)s is not a fax number: use digits, spaces and dashes only.",
+            "%(value)s is not a fax number: use digits (a leading + allowed) and spaces, "
+            "dots, dashes, slashes or brackets.",
             params={"value": value},
             code="fax",
         )
@@ -274,9 +275,10 @@ class Subscription(models.Model):
 
     @property
     def export_join_code(self) -> str:
-        """The reader's join code, for an offline subscription only."""
+        """The reader's join code as printed on their letter, for an offline subscription
+        only."""
         if self.status == self.Status.OFFLINE:
-            return self.subscriber.join_code or ""
+            return self.subscriber.join_code_display
         return ""
 
 

@@ -209,6 +209,23 @@ def test_admin_import_sends_readers_without_an_address_to_the_command(staff, pub
     assert not Subscriber.objects.exists()
 
 
+@pytest.mark.parametrize("options", [{"source": "no-such-list"}, {}], ids=["unknown", "missing"])
+def test_admin_import_with_a_bad_option_shows_the_form_again(staff, publication, options):
+    preview = staff.post(
+        "/admin/subscriptions/subscriber/import/",
+        {
+            "import_file": SimpleUploadedFile("list.csv", b"email\nann@example.org\n", "text/csv"),
+            "format": "0",
+            "resource": "0",
+            "publication": publication.pk,
+            **options,
+        },
+    )
+    assert preview.status_code == 200
+    assert re.search(r"errorlist[^>]*>\s*<li>.*(valid choice|required)", preview.text)
+    assert not Subscriber.objects.exists()
+
+
 def test_admin_export_has_the_command_columns(staff, publication):
     make_subscription(publication, name="Ann")
     zed = offline_reader(publication, name="Zed")
@@ -235,8 +252,9 @@ def test_admin_export_has_the_command_columns(staff, publication):
     assert response.status_code == 200
     header = response.content.decode().splitlines()[0].lstrip("\ufeff")
     assert header == "email,name,organization,publication,status,confirmed_at,source,join_code"
-    assert "reader@example.org,Ann,,monitor,active,,web," in response.content.decode()
-    assert f",Zed,,monitor,offline,,legacy-postal,{zed.join_code}" in response.content.decode()
+    text = response.content.decode()
+    assert "reader@example.org,Ann,,monitor,active,,web," in text
+    assert f",Zed,,monitor,offline,,legacy-postal,{zed.join_code_display}" in text
 
 
 def test_repeated_failed_admin_logins_lock_out(db, settings):

@@ -124,3 +124,15 @@ def test_the_report_needs_the_permission_to_view_subscriptions(publication, read
     assert client.get(csv_url).status_code == 403
     staff.user_permissions.add(Permission.objects.get(codename="view_subscription"))
     assert client.get(url).status_code == 200
+
+
+def test_subscription_staff_find_the_report_on_the_subscriptions_list(publication):
+    client = Client()
+    client.force_login(StaffFactory(groups=["Subscription staff"]))
+
+    changelist = client.get(reverse("admin:subscriptions_subscription_changelist"))
+
+    assert changelist.status_code == 200
+    link = f'<a href="{reverse("admin:subscriptions_conversion")}">Conversion to email</a>'
+    assert link in changelist.text
+    assert "export_link" in changelist.text  # beside the export, which they may use too

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 
@@ -40,9 +41,11 @@ def csv_file(tmp_path):
     return write
 
 
-def run_import(path, *args) -> str:
+def run_import(path, *args, invalid: str = "") -> str:
+    """The report; with `invalid`, the command must then fail with that message."""
     out = io.StringIO()
-    call_command("import_subscribers", str(path), *args, stdout=out)
+    with pytest.raises(CommandError, match=invalid) if invalid else contextlib.nullcontext():
+        call_command("import_subscribers", str(path), *args, stdout=out)
     return out.getvalue()
 
 
@@ -57,7 +60,12 @@ def test_import_reports_every_row_and_never_stops_or_duplicates(
 
     with commit():
         out = run_import(
-            csv_file(BAD_AND_GOOD), "--publication", "monitor", "--source", "legacy-fax"
+            csv_file(BAD_AND_GOOD),
+            "--publication",
+            "monitor",
+            "--source",
+            "legacy-fax",
+            invalid=r"list.csv: 5 invalid rows not imported \(line 3, 4, 5, 7, 8\)",
         )
 
     lines = out.splitlines()
@@ -103,7 +111,7 @@ def test_import_reports_every_row_and_never_stops_or_duplicates(
     # the same file again changes nothing and sends nothing
     mail.outbox.clear()
     with commit():
-        again = run_import(csv_file(BAD_AND_GOOD), "--publication", "monitor")
+        again = run_import(csv_file(BAD_AND_GOOD), "--publication", "monitor", invalid="5 invalid")
     assert again.splitlines()[-1] == "list.csv: 0 created, 0 updated, 7 skipped, 5 invalid"
     assert Subscriber.objects.count() == 5
     assert mail.outbox == []

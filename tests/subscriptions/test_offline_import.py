@@ -3,12 +3,13 @@ join code, never mailed; re-imports match on address, fax number or postal addre
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 
 import pytest
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from issues.models import Issue
 from subscriptions.imports import subscribers_import
@@ -33,6 +34,9 @@ LEGACY = (
     ",Nobody,Nowhere,,\n"  # 13 invalid: no way to reach them
 )
 
+# the three invalid rows of LEGACY, not imported: the command says so and fails
+INVALID = r"3 invalid rows not imported \(line 11, 12, 13\)"
+
 
 @pytest.fixture
 def legacy_file(tmp_path):
@@ -41,9 +45,11 @@ def legacy_file(tmp_path):
     return path
 
 
-def run_import(path, *args: str) -> list[str]:
+def run_import(path, *args: str, invalid: str = "") -> list[str]:
+    """The report's lines; with `invalid`, the command must then fail with that message."""
     out = io.StringIO()
-    call_command("import_subscribers", str(path), *args, stdout=out)
+    with pytest.raises(CommandError, match=invalid) if invalid else contextlib.nullcontext():
+        call_command("import_subscribers", str(path), *args, stdout=out)
     return out.getvalue().splitlines()
 
 
@@ -61,7 +67,9 @@ def test_mixed_legacy_file_reports_every_kind_with_its_line(
     publication, legacy_file, commit, settings
 ):
     with commit():
-        lines = run_import(legacy_file, "--publication", "monitor", "--source", "legacy-postal")
+        lines = run_import(
+            legacy_file, "--publication", "monitor", "--source", "legacy-postal", invalid=INVALID
+        )
 
     assert lines == [
         "line 2: created ann@example.org",
@@ -71,8 +79,8 @@ def test_mixed_legacy_file_reports_every_kind_with_its_line(
         "line 8: skipped ann@example.org (same address as line 2)",
         "line 9: skipped +1 202 555 0101 (same fax number as line 3)",
         "line 10: skipped 12 rue de la paix   75002 PARIS (same postal address as line 4)",
-        "line 11: invalid 555-CALL-NOW (555-CALL-NOW is not a fax number: use digits, spaces "
-        "and dashes only.)",
+        "line 11: invalid 555-CALL-NOW (555-CALL-NOW is not a fax number: use digits (a leading "
+        "+ allowed) and spaces, dots, dashes, slashes or brackets.)",
         "line 12: invalid 12 34 (12 34 is not a fax number: it has 4 digits, not 7 to 15.)",
         "line 13: invalid (no email, fax number or postal address)",
         "list.csv: 4 created, 0 updated, 3 skipped, 3 invalid; 2 of the created are offline "
@@ -104,7 +112,9 @@ def test_offline_readers_are_exported_as_offline_with_their_join_code(
     publication, legacy_file, commit
 ):
     with commit():
-        run_import(legacy_file, "--publication", "monitor", "--source", "legacy-fax")
+        run_import(
+            legacy_file, "--publication", "monitor", "--source", "legacy-fax", invalid=INVALID
+        )
     bob, carol = Subscriber.objects.get(name="Bob Fax"), Subscriber.objects.get(name="Carol Post")
 
     rows = {(r["email"], r["name"]): r for r in export("--publication", "monitor")}
@@ -122,15 +132,17 @@ def test_offline_readers_are_exported_as_offline_with_their_join_code(
     assert {k: (r["status"], r["join_code"], r["source"]) for k, r in rows.items()} == {
         ("ann@example.org", "Ann Email"): ("pending", "", "legacy-fax"),
         ("dan@example.org", "Dan All"): ("pending", "", "legacy-fax"),
-        ("", "Bob Fax"): ("offline", bob.join_code, "legacy-fax"),
-        ("", "Carol Post"): ("offline", carol.join_code, "legacy-fax"),
+        ("", "Bob Fax"): ("offline", bob.join_code_display, "legacy-fax"),
+        ("", "Carol Post"): ("offline", carol.join_code_display, "legacy-fax"),
     }
 
 
 def test_sending_an_issue_mails_no_offline_reader(publication, legacy_file, commit, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     with commit():
-        run_import(legacy_file, "--publication", "monitor", "--source", "legacy-postal")
+        run_import(
+            legacy_file, "--publication", "monitor", "--source", "legacy-postal", invalid=INVALID
+        )
     make_subscription(publication, email="zed@example.org")
     issue = IssueFactory(volume=VolumeFactory(publication=publication), status="approved")
     mail.outbox.clear()
@@ -146,7 +158,9 @@ def test_sending_an_issue_mails_no_offline_reader(publication, legacy_file, comm
 
 def test_the_same_file_again_changes_nothing(publication, legacy_file, commit):
     with commit():
-        run_import(legacy_file, "--publication", "monitor", "--source", "legacy-postal")
+        run_import(
+            legacy_file, "--publication", "monitor", "--source", "legacy-postal", invalid=INVALID
+        )
     before = (
         list(Subscriber.objects.order_by("pk").values_list("pk", "email", "join_code", "name")),
         list(Subscription.objects.order_by("pk").values_list("pk", "status", "invited_at")),
@@ -155,7 +169,9 @@ def test_the_same_file_again_changes_nothing(publication, legacy_file, commit):
     mail.outbox.clear()
 
     with commit():
-        lines = run_import(legacy_file, "--publication", "monitor", "--source", "legacy-postal")
+        lines = run_import(
+            legacy_file, "--publication", "monitor", "--source", "legacy-postal", invalid=INVALID
+        )
 
     assert lines[:4] == [
         "line 2: skipped ann@example.org (already pending)",

@@ -10,6 +10,8 @@ from issues.models import Publication
 from subscriptions.imports import IMPORT_COLUMNS, INVALID, subscribers_import
 from subscriptions.models import Subscriber
 
+INVALID_LINES_SHOWN = 20
+
 
 def read_rows(data: bytes) -> tuple[list[str], list[tuple[int, dict]]]:
     """CSV rows with the line each starts on. UTF-8 (with or without BOM); legacy
@@ -90,3 +92,14 @@ class Command(BaseCommand):
             style = self.style.ERROR if row.outcome == INVALID else (lambda s: s)
             self.stdout.write(style(text))
         self.stdout.write(self.style.SUCCESS(f"{file.name}: {report.summary()}"))
+        invalid = [row.line for row in report.rows if row.outcome == INVALID]
+        if invalid:
+            # The valid rows are in; the exit status tells a script that some are not.
+            shown = ", ".join(map(str, invalid[:INVALID_LINES_SHOWN]))
+            if len(invalid) > INVALID_LINES_SHOWN:
+                shown += f" and {len(invalid) - INVALID_LINES_SHOWN} more"
+            raise CommandError(
+                f"{file}: {len(invalid)} invalid {'row' if len(invalid) == 1 else 'rows'} "
+                f"not imported (line {shown}); correct them and import the file again "
+                "(the rows imported now are then skipped)."
+            )
