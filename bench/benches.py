@@ -21,7 +21,8 @@ from django.utils import timezone
 from bench import data, procs
 from bench.espstub import stats as esp_stats
 from bench.smtpsink import count as sink_count
-from delivery import services
+from delivery import fanout as engine_fanout
+from delivery import progress, services
 from delivery.models import Delivery, SendJob
 from delivery.rendering import Recipient, RenderedIssue
 from issues.models import Issue
@@ -58,7 +59,7 @@ def fanout(ctx, *, n: int = 100_000) -> dict:
         data.reset_issue(issue)
         start = time.perf_counter()
         with transaction.atomic():
-            created, _, _ = services._fan_out(issue)
+            created, _, _ = engine_fanout.fan_out(issue)
         elapsed = time.perf_counter() - start
         assert created == n, (created, n)
         rates.append(n / elapsed)
@@ -122,11 +123,11 @@ def _send_once(ctx, n: int, check: Callable[[], int], watch: list[int]) -> tuple
         if state == SendJob.State.DONE:
             break
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"send of {n} not done after 600 s: {services.progress(issue)}")
+            raise RuntimeError(f"send of {n} not done after 600 s: {progress.progress(issue)}")
         peak = max([peak, *procs.rss_mb(watch).values()])
         time.sleep(0.01)  # a 10,000 send takes about half a second
     elapsed = time.perf_counter() - start
-    counts = services.progress(issue)
+    counts = progress.progress(issue)
     arrived = check() - before
     if counts[Delivery.Status.SENT] != n or arrived != n:
         raise RuntimeError(f"sent {counts}, the receiving end saw {arrived}, expected {n}")

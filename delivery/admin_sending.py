@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from delivery import charts, reports, services
+from delivery import charts, preflight, reports, services
 from delivery.models import DeliveryEvent, SendJob
 from delivery.rendering import Recipient, RenderedIssue
 from issues import admin as issues_admin
@@ -157,7 +157,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 "job": job,
                 "progress": reports.progress_snapshot(job=job) if job else None,
                 "checks": (
-                    services.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
+                    preflight.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
                 ),
                 "startable": obj.status in STARTABLE,
                 "schedule_form": ScheduleForm() if obj.status == Issue.Status.APPROVED else None,
@@ -185,7 +185,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 message_id=rendered.message_id(sample),
                 text=rendered.text.fill(sample),
                 html_size_kb=rendered.html_size() / 1024,
-                checks=services.preflight(issue) if issue.status in BEFORE_SENDING else None,
+                checks=preflight.preflight(issue) if issue.status in BEFORE_SENDING else None,
             ),
         )
 
@@ -250,7 +250,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 level = messages.SUCCESS if result.created else messages.WARNING
                 self.message_user(request, result.message, level)
             return HttpResponseRedirect(self._change_url(issue))
-        checks = services.preflight(issue)
+        checks = preflight.preflight(issue)
         return TemplateResponse(
             request,
             "delivery/admin/sending/confirm_send.html",
@@ -274,7 +274,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 request, "Schedule: give a date and a time to send at.", messages.ERROR
             )
             return HttpResponseRedirect(self._change_url(issue))
-        failing = [c.detail for c in services.preflight(issue) if not c.ok]
+        failing = [c.detail for c in preflight.preflight(issue) if not c.ok]
         if failing:
             self.message_user(
                 request, "Schedule: preflight failed: " + " ".join(failing), messages.ERROR

@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 import pytest
 from django.conf import settings as django_settings
 
-from delivery import services
+from delivery import progress, services
 from delivery.models import Delivery
 from delivery.tasks import send_chunk
 from issues.models import Issue
@@ -63,7 +63,7 @@ def test_worker_killed_mid_send_then_restarted_misses_no_one(
     assert len(duplicates) <= in_flight
     ids = message_ids_by_recipient(sink)
     assert all(len(ids[rcpt]) == 1 for rcpt in duplicates), "a duplicate must share its Message-ID"
-    assert services.progress(issue)["sent"] == 2000
+    assert progress.progress(issue)["sent"] == 2000
     assert recovery_seconds < 120
 
 

@@ -29,7 +29,9 @@ from django.core import mail
 from bench.espstub import TO_FIELD
 from delivery import transports
 from delivery.rendering import Recipient, rendered_issue
-from delivery.transports import AnymailTransport, multipart_form, recipient_addresses
+from delivery.transports import AnymailTransport
+from delivery.transports import esp as esp_module
+from delivery.transports.esp import multipart_form, recipient_addresses
 
 from .test_pipeline import api_error
 
@@ -83,7 +85,7 @@ def stock(transport: AnymailTransport) -> AnymailTransport:
 @pytest.mark.parametrize("address", PLAIN)
 def test_plain_addresses_convert_to_what_anymails_parser_gives(address, monkeypatch):
     expected = parse_address_list([address, "reader1@example.org"], field="to")
-    monkeypatch.setattr(transports, "parse_address_list", None)  # must not be needed
+    monkeypatch.setattr(esp_module, "parse_address_list", None)  # must not be needed
 
     converted = recipient_addresses([address, "reader1@example.org"])
 
@@ -279,7 +281,7 @@ def test_the_multipart_form_is_what_requests_builds():
     marker = ("zz", (None, b"last"))
     theirs, their_type = requests.models.RequestEncodingMixin._encode_files([marker], FIELDS)
 
-    mine, my_type = multipart_form([*transports._form_fields(FIELDS), ("zz", b"last")])
+    mine, my_type = multipart_form([*esp_module._form_fields(FIELDS), ("zz", b"last")])
 
     their_boundary = their_type.partition("boundary=")[2]
     my_boundary = my_type.partition("boundary=")[2]
@@ -352,13 +354,13 @@ def request_sent(params: dict) -> tuple[dict, list | object]:
     return headers | {"Content-Type": content_type}, json.loads(prepared.body)
 
 
-@pytest.mark.parametrize("esp", sorted(transports.MERGE_TAGS))
+@pytest.mark.parametrize("esp", sorted(esp_module.MERGE_TAGS))
 def test_every_merge_tag_esp_gets_the_request_anymails_own_payload_builds(
     esp, issue, settings, monkeypatch
 ):
     settings.EMAIL_BACKEND = f"anymail.backends.{esp}.EmailBackend"
     settings.ANYMAIL = ESP_SETTINGS[esp]
-    assert set(ESP_SETTINGS) == set(transports.MERGE_TAGS)
+    assert set(ESP_SETTINGS) == set(esp_module.MERGE_TAGS)
     sent = []
 
     def post_to_esp(backend, payload, message):
@@ -396,11 +398,11 @@ def test_a_backend_we_cannot_vouch_for_builds_anymails_own_payload(settings):
             return Payload(message, defaults, self)
 
     given_payload = anymail.backends.test.EmailBackend(payload_class=Payload)
-    transports._use_own_payload(given_payload, "test")
+    esp_module._use_own_payload(given_payload, "test")
     own_backend = Backend()
-    transports._use_own_payload(own_backend, "test")
+    esp_module._use_own_payload(own_backend, "test")
     unmapped = anymail.backends.test.EmailBackend()
-    transports._use_own_payload(unmapped, "postmark")
+    esp_module._use_own_payload(unmapped, "postmark")
 
     assert "build_message_payload" in vars(AnymailTransport("test").backend)
     for backend in (given_payload, own_backend, unmapped):

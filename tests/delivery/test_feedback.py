@@ -11,7 +11,7 @@ from anymail.signals import AnymailTrackingEvent
 from django.db import connection
 from django.utils import timezone
 
-from delivery import feedback, services
+from delivery import feedback, record
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
@@ -60,7 +60,7 @@ def deliver(make_issue, reader):
             esp_message_id=message_id,
         )
         if batch is None:
-            services.message_ids_record(
+            record.message_ids_record(
                 issue_id=delivery.issue_id, sent_by_id={message_id: [delivery.pk]}
             )
         else:
@@ -101,7 +101,7 @@ def test_a_batch_message_id_is_told_apart_by_the_recipient(deliver, make_subscri
         11, sent_at=NOW, email="someone0@example.org", message_id=batch_id, batch=batch
     )
     deliver(12, sent_at=NOW, email="someone0@example.org")  # another issue, same reader
-    services.message_ids_record(issue_id=theirs.issue_id, sent_by_id={batch_id: batch})
+    record.message_ids_record(issue_id=theirs.issue_id, sent_by_id={batch_id: batch})
     found = feedback.delivery_find(
         metadata={}, message_id=batch_id.strip("<>"), email="someone0@example.org", at=NOW
     )

@@ -16,8 +16,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from delivery import feedback, services, transports
+from delivery import chunk, dispatch, feedback, progress, services, sweep, transports
 from delivery.models import Delivery, MessageId, SendJob
+from delivery.transports import esp
 from issues.models import Issue, Publication
 from subscriptions.models import Subscription, Suppression
 
@@ -36,7 +37,7 @@ def chunks(issue) -> list[tuple[int, int]]:
 
 def run_all(issue) -> None:
     for lo, hi in chunks(issue):
-        services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+        chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
 
 
 def test_start_snapshots_active_unsuppressed_subscriptions_only(issue, make_subscribers):
@@ -105,7 +106,7 @@ def test_whole_send_delivers_each_subscriber_once_and_marks_the_issue_sent(
     assert sorted(m.to[0] for m in mail.outbox) == sorted(
         f"reader{n}@example.org" for n in range(1200)
     )
-    assert services.progress(issue)["sent"] == 1200
+    assert progress.progress(issue)["sent"] == 1200
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
     assert issue.sent_at is not None
@@ -118,8 +119,8 @@ def test_a_chunk_claimed_twice_is_sent_once(issue, make_subscribers, settings):
     services.send_start(issue=issue)
     ((lo, hi),) = chunks(issue)
 
-    first = services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
-    second = services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+    first = chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+    second = chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
 
     assert (first.claimed, second.claimed) == (10, 0)
     assert len(mail.outbox) == 10
@@ -146,12 +147,12 @@ def test_a_slow_chunk_renews_its_lease_so_its_rows_are_never_taken_back(
             return send(self, rendered, part)
 
         monkeypatch.setattr(transports.BackendTransport, "send", slow_send)
-        result = services.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+        result = chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
 
     assert result.sent == 400
     assert len(leases_left) == 4
     assert min(leases_left) > 0, leases_left
-    assert services.release_expired_leases() == 0
+    assert sweep.release_expired_leases() == 0
 
 
 def test_someone_who_unsubscribes_during_the_send_gets_nothing(issue, make_subscribers, settings):
@@ -164,7 +165,7 @@ def test_someone_who_unsubscribes_during_the_send_gets_nothing(issue, make_subsc
     run_all(issue)
 
     assert [m.to[0] for m in mail.outbox] == [subs[2].subscriber.email]
-    assert services.progress(issue)["skipped"] == 2
+    assert progress.progress(issue)["skipped"] == 2
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
 
@@ -195,7 +196,7 @@ def test_esp_batch_sends_one_call_per_chunk_with_per_recipient_merge_data(
     assert headers["List-Unsubscribe"] == f"<{data['unsubscribe_url']}>"
     assert headers["Message-ID"].startswith(f"<issue.{issue.pk}.")
     assert params["extra_headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert services.progress(issue)["sent"] == 5
+    assert progress.progress(issue)["sent"] == 5
     # Each call's id is on its rows and indexed once, not per row; with the address
     # in an ESP's event it still names one delivery.
     deliveries = list(Delivery.objects.filter(issue=issue))
@@ -251,7 +252,7 @@ def test_each_batch_call_of_a_chunk_is_recorded_by_its_id_run(
     issue, make_subscribers, settings, monkeypatch
 ):
     esp_settings(settings)
-    monkeypatch.setattr(transports, "ESP_BATCH_LIMIT", 3)
+    monkeypatch.setattr(esp, "ESP_BATCH_LIMIT", 3)
     make_subscribers(7)
     services.send_start(issue=issue)
 
@@ -270,7 +271,7 @@ def test_each_batch_call_of_a_chunk_is_recorded_by_its_id_run(
     assert not any(sql.startswith(("SAVEPOINT", "BEGIN")) for sql in steps)
     ids = list(Delivery.objects.filter(issue=issue).order_by("id").values_list("esp_message_id"))
     assert ids[0] == ids[1] == ids[2] != ids[3] == ids[4] == ids[5] != ids[6]
-    assert services.progress(issue)["sent"] == 7
+    assert progress.progress(issue)["sent"] == 7
 
 
 def test_a_batch_call_whose_rows_are_not_a_run_is_recorded_by_its_ids(
@@ -339,7 +340,7 @@ def test_transient_esp_errors_are_retried_with_backoff_then_succeed(
         row = Delivery.objects.filter(issue=issue).first()
         assert row.status == "queued" and row.attempts == 1 and "429" in row.last_error
         assert row.next_attempt_at > timezone.now() + timedelta(seconds=20)
-        assert services.chunk_send(issue_id=issue.pk, lo=0, hi=10**9).claimed == 0  # not yet due
+        assert chunk.chunk_send(issue_id=issue.pk, lo=0, hi=10**9).claimed == 0  # not yet due
 
         clock.shift(timedelta(seconds=60))
         run_all(issue)  # 500
@@ -350,7 +351,7 @@ def test_transient_esp_errors_are_retried_with_backoff_then_succeed(
         clock.shift(timedelta(seconds=120))
         run_all(issue)  # success
 
-    assert services.progress(issue)["sent"] == 4
+    assert progress.progress(issue)["sent"] == 4
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
 
@@ -365,7 +366,7 @@ def test_a_permanent_reject_is_recorded_as_failed_with_the_reason(
 
     run_all(issue)
 
-    assert services.progress(issue)["failed"] == 2
+    assert progress.progress(issue)["failed"] == 2
     assert "422" in Delivery.objects.first().last_error
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT  # every row is final
@@ -395,8 +396,8 @@ def test_expired_leases_go_back_to_the_queue(issue, make_subscribers, settings):
         status="sending", lease_until=timezone.now() - timedelta(seconds=1), attempts=1
     )
 
-    assert services.release_expired_leases() == 3
-    assert services.progress(issue)["queued"] == 3
+    assert sweep.release_expired_leases() == 3
+    assert progress.progress(issue)["queued"] == 3
 
 
 def test_pause_stops_chunks_and_resume_continues_without_duplicates(
@@ -406,10 +407,10 @@ def test_pause_stops_chunks_and_resume_continues_without_duplicates(
     make_subscribers(1000)
     services.send_start(issue=issue)
     (lo1, hi1), (lo2, hi2) = chunks(issue)
-    services.chunk_send(issue_id=issue.pk, lo=lo1, hi=hi1)
+    chunk.chunk_send(issue_id=issue.pk, lo=lo1, hi=hi1)
 
     assert services.send_pause(issue=issue)
-    assert services.chunk_send(issue_id=issue.pk, lo=lo2, hi=hi2).claimed == 0
+    assert chunk.chunk_send(issue_id=issue.pk, lo=lo2, hi=hi2).claimed == 0
     assert len(mail.outbox) == 500
 
     assert services.send_resume(issue=issue)
@@ -425,7 +426,7 @@ def test_cancel_drops_queued_rows(issue, make_subscribers):
     assert services.send_cancel(issue=issue) == 5
     issue.refresh_from_db()
     assert issue.status == Issue.Status.CANCELLED
-    assert services.progress(issue)["failed"] == 5
+    assert progress.progress(issue)["failed"] == 5
 
 
 def test_sweep_starts_due_scheduled_issues(make_issue, make_subscribers):
@@ -435,7 +436,7 @@ def test_sweep_starts_due_scheduled_issues(make_issue, make_subscribers):
     Issue.objects.filter(pk=later.pk).update(scheduled_at=timezone.now() + timedelta(hours=1))
     make_subscribers(2)
 
-    assert services.sweep()["started"] == 1
+    assert sweep.sweep()["started"] == 1
     scheduled.refresh_from_db()
     later.refresh_from_db()
     assert scheduled.status == Issue.Status.SENDING
@@ -444,7 +445,7 @@ def test_sweep_starts_due_scheduled_issues(make_issue, make_subscribers):
 
 def test_an_empty_audience_finishes_at_once(issue):
     services.send_start(issue=issue)
-    services.sweep()
+    sweep.sweep()
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
 
@@ -460,10 +461,10 @@ def test_start_records_the_id_range_and_dispatch_walks_it_once(issue, make_subsc
 
     job.cursor = job.first_id - 1
     job.save()
-    assert services.dispatch(issue_id=issue.pk) == 2  # the window: 2 chunks of 4
+    assert dispatch.dispatch(issue_id=issue.pk) == 2  # the window: 2 chunks of 4
     assert SendJob.objects.get(issue=issue).cursor == ids[7]
-    assert services.dispatch(issue_id=issue.pk) == 1  # the last 2 rows
-    assert services.dispatch(issue_id=issue.pk) == 0  # nothing new, nothing due again
+    assert dispatch.dispatch(issue_id=issue.pk) == 1  # the last 2 rows
+    assert dispatch.dispatch(issue_id=issue.pk) == 0  # nothing new, nothing due again
     assert not Delivery.objects.exclude(enqueued_at=None).exists()  # no row was written
 
 
@@ -491,7 +492,7 @@ def test_handing_out_chunks_locks_the_job_alone(issue, make_subscribers):
     """An editor saving the publication or the issue mid-send stalls no worker."""
     make_subscribers(10)
     services.send_start(issue=issue)
-    services._rewind(issue.pk)  # hand the rows out again below
+    dispatch.rewind(issue.pk)  # hand the rows out again below
     locked, done = threading.Event(), threading.Event()
 
     def hold_the_publication_and_the_issue() -> None:
@@ -511,7 +512,7 @@ def test_handing_out_chunks_locks_the_job_alone(issue, make_subscribers):
         with transaction.atomic():
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL lock_timeout = '2s'")
-            assert services.dispatch(issue_id=issue.pk) == 1
+            assert dispatch.dispatch(issue_id=issue.pk) == 1
     finally:
         done.set()
         holder.join(timeout=30)
@@ -524,10 +525,10 @@ def test_a_claim_takes_at_most_a_chunk_of_a_wider_range(issue, make_subscribers,
     services.send_start(issue=issue)
     ids = sorted(Delivery.objects.values_list("id", flat=True))
 
-    result = services.ChunkResult()
-    assert services._send_claimed(issue, ids[0], ids[-1], 4, result) == 4
+    result = chunk.ChunkResult()
+    assert chunk._send_claimed(issue, ids[0], ids[-1], 4, result) == 4
     assert sorted(m.to[0] for m in mail.outbox) == [f"reader{n}@example.org" for n in range(4)]
-    assert services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1]).claimed == 6
+    assert chunk.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1]).claimed == 6
     assert len(mail.outbox) == 10
 
 
@@ -535,14 +536,14 @@ def test_rows_released_from_a_lost_worker_are_handed_out_again(issue, make_subsc
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     make_subscribers(3)
     services.send_start(issue=issue)
-    assert services.dispatch(issue_id=issue.pk) == 1  # (on commit, outside a test)
+    assert dispatch.dispatch(issue_id=issue.pk) == 1  # (on commit, outside a test)
     Delivery.objects.update(
         status="sending", lease_until=timezone.now() - timedelta(seconds=1), attempts=1
     )
 
-    assert services.release_expired_leases() == 3
-    assert services.dispatch(issue_id=issue.pk) == 1
-    assert services.dispatch(issue_id=issue.pk) == 0  # marked: not handed out twice
+    assert sweep.release_expired_leases() == 3
+    assert dispatch.dispatch(issue_id=issue.pk) == 1
+    assert dispatch.dispatch(issue_id=issue.pk) == 0  # marked: not handed out twice
     run_all(issue)
     assert len(mail.outbox) == 3
     issue.refresh_from_db()
@@ -553,10 +554,10 @@ def test_sweep_hands_out_again_what_a_stalled_send_lost(issue, make_subscribers,
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     make_subscribers(3)
     services.send_start(issue=issue)
-    assert services.dispatch(issue_id=issue.pk) == 1  # a task the broker then lost
-    assert services.sweep()["dispatched"] == 0  # handed out a moment ago: busy
+    assert dispatch.dispatch(issue_id=issue.pk) == 1  # a task the broker then lost
+    assert sweep.sweep()["dispatched"] == 0  # handed out a moment ago: busy
     SendJob.objects.update(handed_out_at=timezone.now() - timedelta(minutes=5))
 
-    assert services.sweep()["dispatched"] == 1
+    assert sweep.sweep()["dispatched"] == 1
     run_all(issue)
     assert len(mail.outbox) == 3

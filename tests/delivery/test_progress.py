@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from delivery import reports, services
+from delivery import dispatch, reports, services
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
 from tests.helpers import member_of
@@ -70,7 +70,7 @@ def test_a_finished_send_reports_its_average_rate(sending):
     Delivery.objects.filter(issue=sending, status="queued").update(
         status="sent", sent_at=timezone.now()
     )
-    services.finish_if_done(issue_id=sending.pk)
+    dispatch.finish_if_done(issue_id=sending.pk)
     job = SendJob.objects.get(issue=sending)
 
     progress = reports.progress_snapshot(job=job)

@@ -10,7 +10,7 @@ from itertools import count
 
 import pytest
 
-from delivery import charts, reports, services
+from delivery import charts, dispatch, reports, services
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from issues.models import Issue
 from tests.helpers import member_of, url
@@ -61,7 +61,7 @@ def sent_issue(issue, make_subscribers):
     event(rows[3], "unsubscribed", start + timedelta(hours=6))
     event(rows[4], "bounced", start + timedelta(minutes=3), description="Mailbox full")
     event(rows[0], "opened", start + timedelta(hours=60))  # after the chart's window
-    services.finish_if_done(issue_id=issue.pk)
+    dispatch.finish_if_done(issue_id=issue.pk)
     return issue, rows
 
 

@@ -8,8 +8,9 @@ import email.policy
 
 import pytest
 
-from delivery import services, transports
+from delivery import progress, rate, services
 from delivery.models import Delivery, RateSlot
+from delivery.transports import pipelining as pipelining_module
 
 from .test_pipeline import run_all
 
@@ -22,10 +23,8 @@ def pipelining(request, smtp_settings, monkeypatch):
     pipelined path was taken exactly when it was offered."""
     smtp_settings.pipelining = request.param
     calls = []
-    real = transports.SmtpTransport._send_pipelined
-    monkeypatch.setattr(
-        transports.SmtpTransport, "_send_pipelined", lambda *a: calls.append(a) or real(*a)
-    )
+    real = pipelining_module.send
+    monkeypatch.setattr(pipelining_module, "send", lambda *a: calls.append(a) or real(*a))
     yield request.param
     assert bool(calls) == request.param
 
@@ -47,7 +46,7 @@ def test_smtp_delivers_strict_mime_to_every_subscriber(
         number = rcpt.removeprefix("reader").removesuffix("@example.org")
         assert message["To"].addresses[0].display_name == f"Reader {number}"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert services.progress(issue)["sent"] == 25
+    assert progress.progress(issue)["sent"] == 25
 
 
 def test_smtp_4xx_is_retried_and_5xx_fails_with_the_reason(
@@ -119,14 +118,14 @@ def test_an_unreachable_server_leaves_the_chunk_queued_for_retry(issue, make_sub
 
     run_all(issue)
 
-    assert services.progress(issue)["queued"] == 3
+    assert progress.progress(issue)["queued"] == 3
     assert all("Connection refused" in d.last_error for d in Delivery.objects.all())
 
 
 def test_rate_slots_are_shared_and_spaced_by_the_limit(publication):
-    first = services._reserve(publication.pk, rate=10, count=10)
-    second = services._reserve(publication.pk, rate=10, count=5)
-    third = services._reserve(publication.pk, rate=10, count=1)
+    first = rate.reserve(publication.pk, rate=10, count=10)
+    second = rate.reserve(publication.pk, rate=10, count=5)
+    third = rate.reserve(publication.pk, rate=10, count=1)
 
     assert second - first == pytest.approx(1.0)
     assert third - second == pytest.approx(0.5)

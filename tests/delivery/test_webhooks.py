@@ -19,7 +19,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
-from delivery import services
+from delivery import record, services
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
@@ -320,7 +320,7 @@ def sent_delivery(**fields) -> Delivery:
     delivery = Delivery.objects.create(
         status=Delivery.Status.SENT, esp_message_id=message_id(), **fields
     )
-    services.message_ids_record(
+    record.message_ids_record(
         issue_id=delivery.issue_id, sent_by_id={delivery.esp_message_id: [delivery.pk]}
     )
     return delivery

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from tqdm import tqdm
 
-from delivery import services
+from delivery import dispatch, progress, services
 from delivery.models import Delivery
 from issues.models import Issue
 
@@ -54,10 +54,10 @@ class Command(BaseCommand):
             self._wait(issue)
 
     def _wait(self, issue: Issue) -> None:
-        counts = services.progress(issue)
+        counts = progress.progress(issue)
         with tqdm(total=counts["total"], unit="msg", file=self.stderr) as bar:
             while True:
-                counts = services.progress(issue)
+                counts = progress.progress(issue)
                 done = (
                     counts["total"]
                     - counts[Delivery.Status.QUEUED]
@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 if done >= counts["total"]:
                     # The worker that recorded the last row marks the issue sent a
                     # moment later; doing it here too means "Done" is never early.
-                    services.finish_if_done(issue_id=issue.pk)
+                    dispatch.finish_if_done(issue_id=issue.pk)
                     break
                 time.sleep(0.5)
         summary = ", ".join(f"{s}: {counts[s]}" for s in Delivery.Status.values)

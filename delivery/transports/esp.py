@@ -1,33 +1,24 @@
-"""Ways to hand finished messages to the mail system, one chunk at a time.
-
-Each transport sends a whole chunk over one connection (SMTP) or in as few API calls
-as the ESP allows (anymail batch), and reports the outcome of every recipient:
-sent, to be retried (transient: SMTP 4xx, connection errors, ESP 429 and 5xx) or failed
-for good (permanent rejects), with the reason.
-"""
+"""An ESP through django-anymail: one batch call per chunk where the ESP fills merge
+tags in content sent with the message (`merge_data` + `merge_headers`), else one call
+per recipient. Batches are cut at each ESP's documented limit."""
 
 from __future__ import annotations
 
 import binascii
-import contextlib
 import functools
 import importlib
 import os
-import smtplib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from email.utils import format_datetime
 
 import orjson
 from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
 from anymail.message import AnymailMessage
 from anymail.utils import UNSET, EmailAddress, parse_address_list
-from django.conf import settings
 from django.core.mail import get_connection
-from django.utils import timezone
 from urllib3.fields import format_multipart_header_param
 
 from delivery.rendering import PLAIN_ADDRESS, Recipient, RenderedIssue
+from delivery.transports.base import Batch, Outcome, _error
 
 # ESPs whose batch API fills merge tags in content we send with the message, and how
 # each spells a tag. Others get one fully rendered message per recipient, as do
@@ -57,243 +48,6 @@ ESP_PAYLOADS = {
     "unisender_go": "UnisenderGoPayload",
     "test": "TestPayload",
 }
-
-
-@dataclass
-class Outcome:
-    sent: dict[int, str] = field(default_factory=dict)  # delivery id -> ESP message id
-    retry: dict[int, str] = field(default_factory=dict)  # delivery id -> error
-    failed: dict[int, str] = field(default_factory=dict)  # delivery id -> reason
-
-    def merge(self, other: Outcome) -> None:
-        self.sent.update(other.sent)
-        self.retry.update(other.retry)
-        self.failed.update(other.failed)
-
-
-Batch = Sequence[tuple[int, Recipient]]
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:1000]
-
-
-def _smtp_reason(code: int, message: bytes | str) -> str:
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    return f"SMTP {code} {message}"[:1000]
-
-
-def _envelope_address(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return f"{local}@{domain.encode('idna').decode('ascii')}"
-
-
-def _dot_stuffed(raw: bytes) -> bytes:
-    data = raw.replace(b"\n.", b"\n..")
-    if data[:1] == b".":
-        data = b"." + data
-    if data[-2:] != b"\r\n":
-        data += b"\r\n"
-    return data + b".\r\n"
-
-
-def _refusal(
-    outcome: Outcome, delivery_id: int, code: int, reply: bytes | str, *, ours: bool = False
-) -> None:
-    """A message the server refused: failed for good on 5xx, sent again later on 4xx,
-    as it is when the refusal is of our sender (`ours`: our configuration)."""
-    bucket = outcome.failed if 500 <= code < 600 and not ours else outcome.retry
-    bucket[delivery_id] = _smtp_reason(code, reply)
-
-
-def _refused(smtp: smtplib.SMTP, code: int) -> None:
-    """Leave the connection ready for the next message after a refusal."""
-    if code == 421:
-        smtp.close()
-    else:
-        smtp._rset()
-
-
-def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
-    """`smtp.sendmail(sender, [rcpt], raw)` for a message already in CRLF bytes: the same
-    commands, replies and exceptions, with the dot-stuffing done by `bytes.replace`
-    instead of smtplib's regular expression, which costs more than building the message.
-    (A server offering PIPELINING gets `SmtpTransport._send_pipelined` instead.) The
-    caller has greeted the server."""
-    options = [f"size={len(raw)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
-    code, resp = smtp.mail(sender, options)
-    if code != 250:
-        _refused(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, resp, sender)
-    code, resp = smtp.rcpt(rcpt)
-    if code not in (250, 251):
-        _refused(smtp, code)
-        raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
-    smtp.putcmd("data")
-    code, resp = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, resp)
-    smtp.send(_dot_stuffed(raw))
-    code, resp = smtp.getreply()
-    if code != 250:
-        _refused(smtp, code)
-        raise smtplib.SMTPDataError(code, resp)
-
-
-class SmtpTransport:
-    """Raw bytes over one SMTP connection opened by Django's SMTP backend (so TLS and
-    authentication settings apply), one transaction per recipient."""
-
-    record_every = 100  # messages sent before their rows are recorded
-
-    def __init__(self) -> None:
-        self.backend = get_connection()
-
-    def __enter__(self) -> SmtpTransport:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        # closing a broken connection may fail too
-        with contextlib.suppress(Exception):
-            self.backend.close()
-
-    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
-        outcome = Outcome()
-        date = format_datetime(timezone.now())
-        pending = list(batch)
-        try:
-            if self.backend.connection is None:
-                self.backend.open()
-        except (OSError, smtplib.SMTPException) as exc:
-            outcome.retry.update((i, _error(exc)) for i, _ in pending)
-            return outcome
-        smtp = self.backend.connection
-        try:
-            smtp.ehlo_or_helo_if_needed()
-        except (OSError, smtplib.SMTPException) as exc:
-            return self._lost(outcome, [i for i, _ in pending], exc)
-        if smtp.does_esmtp and smtp.has_extn("pipelining"):
-            self._send_pipelined(smtp, rendered, pending, date, outcome)
-            return outcome
-        while pending:
-            delivery_id, recipient = pending.pop(0)
-            try:
-                rcpt = _envelope_address(recipient.email)
-                _sendmail(
-                    smtp, rendered.envelope_from, rcpt, rendered.as_bytes(recipient, date=date)
-                )
-                outcome.sent[delivery_id] = ""
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, message = next(iter(exc.recipients.values()))
-                bucket = outcome.failed if code >= 500 else outcome.retry
-                bucket[delivery_id] = _smtp_reason(code, message)
-            except smtplib.SMTPResponseException as exc:
-                # A refused message leaves the connection usable; reset the transaction.
-                ours = isinstance(exc, smtplib.SMTPSenderRefused)
-                _refusal(outcome, delivery_id, exc.smtp_code, exc.smtp_error, ours=ours)
-                try:
-                    smtp.rset()
-                except (OSError, smtplib.SMTPException) as reset_exc:
-                    return self._lost(outcome, [i for i, _ in pending], reset_exc)
-            except UnicodeError as exc:
-                outcome.failed[delivery_id] = f"Address cannot be sent to: {exc}"
-            except (OSError, smtplib.SMTPException) as exc:
-                # The connection is gone: this one and the rest of the chunk go again later.
-                return self._lost(outcome, [delivery_id, *(i for i, _ in pending)], exc)
-        return outcome
-
-    def _lost(self, outcome: Outcome, ids: list[int], exc: BaseException) -> Outcome:
-        """The connection is gone: these messages go again later, over a new one."""
-        outcome.retry.update((i, _error(exc)) for i in ids)
-        self.backend.connection = None
-        return outcome
-
-    def _send_pipelined(
-        self,
-        smtp: smtplib.SMTP,
-        rendered: RenderedIssue,
-        pending: list[tuple[int, Recipient]],
-        date: str,
-        outcome: Outcome,
-    ) -> None:
-        """With PIPELINING (RFC 2920) a message's content may open the next group: it
-        goes in one write with the next message's MAIL, RCPT and DATA, one round trip
-        a message. A message whose content was written but whose reply did not come is
-        in doubt and goes again later, as are the ones not sent yet."""
-        sender, size = rendered.envelope_from, smtp.has_extn("size")
-        held: tuple[int, bytes] | None = None  # DATA accepted; its content goes next
-        while pending or held:
-            out, current = [], None
-            if held is not None:
-                out.append(_dot_stuffed(held[1]))
-            if pending:
-                delivery_id, recipient = pending.pop(0)
-                try:
-                    rcpt = _envelope_address(recipient.email)
-                except UnicodeError as exc:
-                    outcome.failed[delivery_id] = f"Address cannot be sent to: {exc}"
-                    continue
-                raw = rendered.as_bytes(recipient, date=date)
-                option = f" SIZE={len(raw)}" if size else ""
-                out.append(f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-                current = (delivery_id, raw)
-            try:
-                smtp.send(b"".join(out))
-                if held is not None:
-                    code, reply = smtp.getreply()
-                    if code == 250:
-                        outcome.sent[held[0]] = ""
-                    else:
-                        _refusal(outcome, held[0], code, reply)
-                    held = None
-                if current is not None:
-                    replies = [smtp.getreply() for _ in range(3)]  # MAIL, RCPT, DATA
-                    (mail, _), (rcpt_code, _), (data, _) = replies
-                    if mail == 250 and rcpt_code in (250, 251) and data == 354:
-                        held, current = current, None
-                        continue
-                    if data == 354:  # DATA taken although the envelope was not: end it
-                        smtp.send(b".\r\n")
-                        smtp.getreply()
-                    code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
-                    _refusal(outcome, current[0], code, reply, ours=mail != 250)
-                    current = None
-                    if code == 421:
-                        raise smtplib.SMTPServerDisconnected(_smtp_reason(code, reply))
-                    smtp.rset()
-            except (OSError, smtplib.SMTPException) as exc:
-                doubt = [item[0] for item in (held, current) if item is not None]
-                self._lost(outcome, doubt + [i for i, _ in pending], exc)
-                return
-
-
-class BackendTransport:
-    """Any Django email backend (the outbox, the console, tests): one message per
-    recipient through one opened connection."""
-
-    record_every = 100
-
-    def __init__(self) -> None:
-        self.backend = get_connection()
-
-    def __enter__(self) -> BackendTransport:
-        self.backend.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.backend.close()
-
-    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
-        outcome = Outcome()
-        date = format_datetime(timezone.now())
-        for delivery_id, recipient in batch:
-            try:
-                self.backend.send_messages([rendered.email_message(recipient, date=date)])
-                outcome.sent[delivery_id] = ""
-            except Exception as exc:
-                outcome.retry[delivery_id] = _error(exc)
-        return outcome
 
 
 def _is_transient(exc: AnymailAPIError) -> bool:
@@ -598,23 +352,3 @@ class AnymailTransport:
             else:
                 outcome.retry[delivery_id] = f"ESP {status.status}"
         return outcome
-
-
-def _esp() -> str | None:
-    """The anymail ESP the configured EMAIL_BACKEND sends through, if any."""
-    backend = settings.EMAIL_BACKEND
-    return backend.split(".")[2] if backend.startswith("anymail.backends.") else None
-
-
-def names_needed(rendered: RenderedIssue) -> bool:
-    """Whether the configured transport needs recipients' names for this issue: an ESP
-    only where the templates use them; SMTP and Django backends write them in To."""
-    return _esp() is None or "name" in rendered.fields
-
-
-def transport():
-    """The transport for the configured EMAIL_BACKEND."""
-    if settings.EMAIL_BACKEND == "django.core.mail.backends.smtp.EmailBackend":
-        return SmtpTransport()
-    esp = _esp()
-    return BackendTransport() if esp is None else AnymailTransport(esp)

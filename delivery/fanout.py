@@ -1,0 +1,78 @@
+"""The fan-out: an issue's audience snapshotted into Delivery rows, one per subscriber, by
+one INSERT … SELECT in the transaction that starts the send."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.utils import timezone
+
+from delivery.models import Delivery
+from issues.models import Issue
+from subscriptions.models import Subscriber, Subscription, Suppression
+
+Status = Delivery.Status
+
+
+def fan_out(issue: Issue) -> tuple[int, int | None, int | None]:
+    """Create the Delivery rows of the audience in one statement: active subscriptions
+    of the publication whose address is not suppressed. Returns how many, and the
+    first and last id. It runs once per issue, in the transaction that creates the
+    issue's SendJob, whose one-per-issue constraint makes a second run fail whole; the
+    unique pair would too."""
+    d, s, sub, sup = (
+        Delivery._meta.db_table,
+        Subscription._meta.db_table,
+        Subscriber._meta.db_table,
+        Suppression._meta.db_table,
+    )
+    # NOT IN builds one hash of the suppressed addresses; NOT EXISTS probed the
+    # suppression table once per subscriber.
+    insert = f"""
+        INSERT INTO {d} (issue_id, subscriber_id, subscription_id, email, status, attempts,
+                         esp_message_id, last_error, created_at)
+        SELECT %s, s.subscriber_id, s.id, p.email, %s, 0, '', '', %s
+        FROM {s} s JOIN {sub} p ON p.id = s.subscriber_id
+        WHERE s.publication_id = %s AND s.status = %s
+          AND p.email NOT IN (SELECT x.email FROM {sup} x WHERE x.lifted_at IS NULL)
+    """  # noqa: S608 - table names come from the models, values are parameters
+    params = [
+        issue.pk,
+        Status.QUEUED,
+        timezone.now(),
+        issue.publication_id,
+        Subscription.Status.ACTIVE,
+    ]
+    with connection.cursor() as cursor:
+        before = _last_id(cursor)
+        cursor.execute(insert, params)
+        count = cursor.rowcount
+        # Ids only grow: the rows lie between the last id handed out before the insert
+        # and the last one after it (with any other issue's rows created meanwhile).
+        return (count, before, _last_id(cursor)) if count else (0, None, None)
+
+
+def _last_id(cursor) -> int:
+    """The last delivery id handed out so far (0 if none), without scanning the table."""
+    table = Delivery._meta.db_table
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+        cursor.execute(f"SELECT last_value FROM {cursor.fetchone()[0]}")  # noqa: S608
+    else:
+        cursor.execute(f"SELECT coalesce(max(id), 0) FROM {table}")  # noqa: S608
+    return cursor.fetchone()[0]
+
+
+# The columns the engine's queries filter on. Their statistics take a third of the time
+# of the whole table's (8 against 21 to 28 ms for 10,000 rows: the addresses are the
+# costly ones); autovacuum analyzes the rest later.
+_PLANNED = ("id", "issue", "status", "next_attempt_at", "claim", "enqueued_at", "lease_until")
+
+
+def analyze() -> None:
+    """Fresh planner statistics for the delivery table once a send has added its rows,
+    so that the chunk queries of the first minute (before autovacuum would analyze
+    it) scan the primary key ranges they name."""
+    if connection.vendor == "postgresql":
+        columns = ", ".join(Delivery._meta.get_field(name).column for name in _PLANNED)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Delivery._meta.db_table} ({columns})")
