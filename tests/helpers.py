@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from anymail.exceptions import AnymailAPIError
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.db import connection
@@ -228,3 +229,50 @@ def make_subscription(
     return Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=status
     )
+
+
+# A sweeper and leases fast enough for a test to watch a crash being recovered.
+FAST_RECOVERY = {
+    "MONITOR_DELIVERY_LEASE_SECONDS": "6",
+    "MONITOR_DELIVERY_SWEEP_SECONDS": "2",
+    "MONITOR_DELIVERY_CHUNK_SIZE": "100",
+}
+
+
+def worker_env(port: int) -> dict[str, str]:
+    """A worker's settings for sending to the SMTP server on `port`, recovering fast."""
+    return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
+
+
+def chunks(issue: Issue, size: int = 500) -> list[tuple[int, int]]:
+    """The id ranges of the queued rows, as dispatch would hand them out."""
+    from delivery.models import Delivery
+
+    ids = list(
+        Delivery.objects.filter(issue=issue, status="queued")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
+def run_all(issue: Issue) -> None:
+    """Send every queued row of the issue in this process, chunk by chunk."""
+    from delivery import chunk
+
+    for lo, hi in chunks(issue):
+        chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+
+
+def api_error(status: int) -> AnymailAPIError:
+    """What anymail raises when the ESP answers `status`."""
+
+    class Response:
+        status_code = status
+        text = "error"
+        reason = "error"
+
+        def json(self) -> dict:
+            return {}
+
+    return AnymailAPIError(f"ESP answered {status}", status_code=status, response=Response())

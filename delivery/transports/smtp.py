@@ -13,41 +13,7 @@ from django.utils import timezone
 from delivery.rendering import RenderedIssue
 from delivery.transports import pipelining
 from delivery.transports.base import Batch, Outcome, _error
-from delivery.transports.pipelining import _dot_stuffed, _envelope_address, _refusal, _smtp_reason
-
-
-def _refused(smtp: smtplib.SMTP, code: int) -> None:
-    """Leave the connection ready for the next message after a refusal."""
-    if code == 421:
-        smtp.close()
-    else:
-        smtp._rset()
-
-
-def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, raw: bytes) -> None:
-    """`smtp.sendmail(sender, [rcpt], raw)` for a message already in CRLF bytes: the same
-    commands, replies and exceptions, with the dot-stuffing done by `bytes.replace`
-    instead of smtplib's regular expression, which costs more than building the message.
-    (A server offering PIPELINING gets `SmtpTransport._send_pipelined` instead.) The
-    caller has greeted the server."""
-    options = [f"size={len(raw)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
-    code, resp = smtp.mail(sender, options)
-    if code != 250:
-        _refused(smtp, code)
-        raise smtplib.SMTPSenderRefused(code, resp, sender)
-    code, resp = smtp.rcpt(rcpt)
-    if code not in (250, 251):
-        _refused(smtp, code)
-        raise smtplib.SMTPRecipientsRefused({rcpt: (code, resp)})
-    smtp.putcmd("data")
-    code, resp = smtp.getreply()
-    if code != 354:
-        raise smtplib.SMTPDataError(code, resp)
-    smtp.send(_dot_stuffed(raw))
-    code, resp = smtp.getreply()
-    if code != 250:
-        _refused(smtp, code)
-        raise smtplib.SMTPDataError(code, resp)
+from delivery.transports.pipelining import _envelope_address, _refusal, _smtp_reason
 
 
 class SmtpTransport:
@@ -89,8 +55,8 @@ class SmtpTransport:
             delivery_id, recipient = pending.pop(0)
             try:
                 rcpt = _envelope_address(recipient.email)
-                _sendmail(
-                    smtp, rendered.envelope_from, rcpt, rendered.as_bytes(recipient, date=date)
+                smtp.sendmail(
+                    rendered.envelope_from, [rcpt], rendered.as_bytes(recipient, date=date)
                 )
                 outcome.sent[delivery_id] = ""
             except smtplib.SMTPRecipientsRefused as exc:

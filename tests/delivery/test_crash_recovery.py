@@ -15,19 +15,9 @@ from delivery import progress, services
 from delivery.models import Delivery
 from delivery.tasks import send_chunk
 from issues.models import Issue
-from tests.helpers import purge_queues, status_of, wait_for
+from tests.helpers import purge_queues, status_of, wait_for, worker_env
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-FAST_RECOVERY = {
-    "MONITOR_DELIVERY_LEASE_SECONDS": "6",
-    "MONITOR_DELIVERY_SWEEP_SECONDS": "2",
-    "MONITOR_DELIVERY_CHUNK_SIZE": "100",
-}
-
-
-def worker_env(port: int) -> dict[str, str]:
-    return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
 
 
 def message_ids_by_recipient(sink) -> dict[str, set[str]]:

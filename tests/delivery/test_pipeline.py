@@ -10,7 +10,6 @@ from unittest.mock import ANY
 
 import pytest
 import time_machine
-from anymail.exceptions import AnymailAPIError
 from django.core import mail
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -21,23 +20,9 @@ from delivery.models import Delivery, MessageId, SendJob
 from delivery.transports import esp
 from issues.models import Issue, Publication
 from subscriptions.models import Subscription, Suppression
+from tests.helpers import api_error, chunks, run_all
 
 pytestmark = pytest.mark.django_db
-
-
-def chunks(issue) -> list[tuple[int, int]]:
-    """The id ranges of the queued rows, as dispatch would hand them out."""
-    ids = list(
-        Delivery.objects.filter(issue=issue, status="queued")
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    return [(ids[i], ids[min(i + 500, len(ids)) - 1]) for i in range(0, len(ids), 500)]
-
-
-def run_all(issue) -> None:
-    for lo, hi in chunks(issue):
-        chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
 
 
 def test_start_snapshots_active_unsuppressed_subscriptions_only(issue, make_subscribers):
@@ -313,18 +298,6 @@ def failing_esp(monkeypatch):
 
     monkeypatch.setattr(EmailBackend, "send_messages", send_messages)
     return responses
-
-
-def api_error(status: int) -> AnymailAPIError:
-    class Response:
-        status_code = status
-        text = "error"
-        reason = "error"
-
-        def json(self):
-            return {}
-
-    return AnymailAPIError(f"ESP answered {status}", status_code=status, response=Response())
 
 
 def test_transient_esp_errors_are_retried_with_backoff_then_succeed(

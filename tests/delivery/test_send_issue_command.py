@@ -7,8 +7,7 @@ from django.core.management import CommandError, call_command
 
 from delivery.models import Delivery
 from issues.models import Issue
-
-from .test_crash_recovery import worker_env
+from tests.helpers import worker_env
 
 
 def run(*args: str) -> tuple[str, str]:

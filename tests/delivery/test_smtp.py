@@ -11,8 +11,7 @@ import pytest
 from delivery import progress, rate, services
 from delivery.models import Delivery, RateSlot
 from delivery.transports import pipelining as pipelining_module
-
-from .test_pipeline import run_all
+from tests.helpers import run_all
 
 pytestmark = pytest.mark.django_db
 
