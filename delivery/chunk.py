@@ -5,27 +5,29 @@ open, and every row's outcome recorded as the chunk goes."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Subquery, Value
-from django.db.models.functions import Coalesce
-from django.utils import timezone
 
-from delivery.dispatch import chunk_size, dispatch, due, finish_if_done
+from delivery.claim import rows_claim
+from delivery.dispatch import chunk_size, dispatch, finish_if_done
+from delivery.lanes import Lanes
 from delivery.models import Delivery, SendJob
 from delivery.rate import reserve
 from delivery.record import outcomes_record
 from delivery.rendering import Recipient, RenderedIssue, rendered_issue
-from delivery.transports import Outcome, names_needed, transport
+from delivery.transports import Batch, Outcome, names_needed, transport
 from issues.models import Issue
-from subscriptions.models import Subscription, Suppression
+from monitor_site.retry import SendFailure
 from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, url_maker
 
 Status = Delivery.Status
+# Outcomes are recorded at least this often, so that a worker killed mid-chunk leaves
+# about this many messages sent and unrecorded (sent again) per worker process.
+RECORD_EVERY = 100
+RECORD_SECONDS = 1.0
+NO_LANE_LEFT = "No connection to the mail system was left to send it."
 
 
 @dataclass
@@ -61,54 +63,12 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
 def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult) -> int:
     """Claim up to `size` rows (a chunk) in [lo, hi], send them and record the outcome.
     Returns how many rows were claimed (0: nothing left to do)."""
-    rate = issue.publication.messages_per_second
-    token = uuid.uuid4()
-    lease = timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-    queued = Delivery.objects.filter(
-        issue_id=issue.pk, id__gte=lo, id__lte=hi, status=Status.QUEUED
-    ).filter(due())
-    if hi - lo >= size:  # one scan of the id range, up to its size-th claimable row
-        last = Coalesce(Subquery(queued.order_by("id").values("id")[size - 1 : size]), Value(hi))
-        queued = queued.filter(id__lte=last)
-    claimed = queued.update(
-        status=Status.SENDING,
-        claim=token,
-        lease_until=timezone.now() + lease,
-        attempts=F("attempts") + 1,
-    )
-    if not claimed:
-        return 0
-    result.claimed += claimed
     rendered = rendered_issue(issue)
-    mine = Delivery.objects.filter(issue_id=issue.pk, id__gte=lo, id__lte=hi, claim=token)
-    rows = list(
-        mine.annotate(
-            suppressed=Exists(Suppression.objects.active().filter(email=OuterRef("email")))
-        )
-        .order_by("id")
-        .values_list(
-            "id",
-            "email",
-            "attempts",
-            "subscriber_id",
-            "subscription_id",
-            # no join of the subscribers where no name is written
-            "subscriber__name" if names_needed(rendered) else Value(""),
-            "subscription__format",
-            "subscription__status",
-            "suppressed",
-        )
-    )
-    # Someone who unsubscribed (or was suppressed) a second ago gets nothing.
-    active = Subscription.Status.ACTIVE
-    skipped = {row[0] for row in rows if row[8] or row[7] != active}
-    if skipped:
-        result.skipped += mine.filter(id__in=skipped).update(
-            status=Status.SKIPPED,
-            claim=None,
-            lease_until=None,
-            last_error="Unsubscribed or suppressed before sending.",
-        )
+    claim = rows_claim(issue_id=issue.pk, lo=lo, hi=hi, size=size, names=names_needed(rendered))
+    if claim is None:
+        return 0
+    result.claimed += claim.claimed
+    result.skipped += claim.skipped
     unsubscribe = url_maker(UNSUBSCRIBE, "unsubscribe")
     preferences = url_maker(PREFERENCES, "preferences")
     batch = [
@@ -125,24 +85,36 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
                 preferences=preferences,
             ),
         )
-        for delivery_id, email, _, subscriber_id, subscription_id, name, format, *_ in rows
-        if delivery_id not in skipped
+        for delivery_id, email, _, subscriber_id, subscription_id, name, format in claim.rows
     ]
     if batch:
-        attempts = {row[0]: row[2] for row in rows}
+        attempts = {row[0]: row[2] for row in claim.rows}
         held = {delivery_id for delivery_id, _ in batch}
         outcome = _send(
             issue,
             rendered,
             batch,
-            rate=rate,
-            renew=lambda: mine.update(lease_until=timezone.now() + lease),
-            record=lambda part: outcomes_record(issue.pk, mine, part, attempts, held),
+            renew=claim.renew,
+            record=lambda part: outcomes_record(issue.pk, claim.mine, part, attempts, held),
         )
         result.sent += len(outcome.sent)
         result.retried += len(outcome.retry)
         result.failed += len(outcome.failed)
-    return claimed
+    return claim.claimed
+
+
+def _steps(units: list[Batch], size: int) -> Iterator[list[Batch]]:
+    """Units of work in steps of up to `size` messages (at least one unit each)."""
+    step: list[Batch] = []
+    count = 0
+    for unit in units:
+        if step and count + len(unit) > size:
+            yield step
+            step, count = [], 0
+        step.append(unit)
+        count += len(unit)
+    if step:
+        yield step
 
 
 def _send(
@@ -150,28 +122,72 @@ def _send(
     rendered: RenderedIssue,
     batch: list[tuple[int, Recipient]],
     *,
-    rate: int | None,
     renew: Callable[[], object],
     record: Callable[[Outcome], None],
 ) -> Outcome:
-    """Send with no transaction open, recording outcomes as it goes, so that a worker
-    killed mid-chunk leaves at most one step of messages in doubt. A rate-limited
-    publication goes a second's worth of messages at a time, renewing the lease; any
-    other chunk renews it once a third of it has gone by (a slow server)."""
+    """Send a claimed chunk through several transports at once (`lanes`), with no
+    transaction open, recording outcomes as they come: at least every RECORD_EVERY
+    messages (a transport's step, if larger: an ESP's batch goes whole or not at all)
+    or RECORD_SECONDS, so that a worker killed mid-chunk leaves about that many
+    messages sent and unrecorded, to be sent again.
+
+    Between steps is the one place where the chunk waits for its rate-limit slots and
+    renews its lease (a third of the lease at most apart)."""
+    rate = issue.publication.messages_per_second
+    mailer = transport()
+    units = mailer.units(batch)
+    step = max(mailer.step, RECORD_EVERY)
+    every = step
+    if rate:
+        step = max(1, min(step, rate))
     total = Outcome()
-    renewed = time.time()
-    with transport() as mailer:
-        step = min(mailer.record_every, rate) if rate else mailer.record_every
-        for start in range(0, len(batch), step):
-            part = batch[start : start + step]
-            if rate:
-                wait = reserve(issue.publication_id, rate, len(part)) - time.time()
-                if wait > 0:
-                    time.sleep(wait)
-            if rate or time.time() - renewed > settings.DELIVERY_LEASE_SECONDS / 3:
+    pending = _steps(units, step)
+    current = next(pending, None)
+    slot = 0.0  # when (epoch seconds) the current step may go, once reserved
+    renewed = recorded = time.time()
+    lease = settings.DELIVERY_LEASE_SECONDS
+
+    def record_now() -> None:
+        part = lanes.outcomes()
+        if part:
+            record(part)
+            total.merge(part)
+
+    with Lanes(transport, min(mailer.lanes, len(units)), rendered, every=every) as lanes:
+        while True:
+            now = time.time()
+            if now - renewed > lease / 3:
                 renew()
-                renewed = time.time()
-            outcome = mailer.send(rendered, part)
-            record(outcome)
-            total.merge(outcome)
+                renewed = now
+            if current is not None and lanes.hungry():
+                if rate and not slot:
+                    slot = reserve(issue.publication_id, rate, sum(map(len, current)))
+                if time.time() >= slot:
+                    lanes.hand(current)
+                    current, slot = next(pending, None), 0.0
+                    if current is None:
+                        lanes.close()
+                    continue
+            done = lanes.done()
+            if done or now - recorded >= RECORD_SECONDS or lanes.unrecorded() >= every:
+                record_now()
+                recorded = now
+            if done:
+                # Every lane ended (its connection lost) before the chunk was sent.
+                left = lanes.untaken()
+                if current is not None:
+                    left += (i for unit in current for i, _ in unit)
+                    left += (i for steps in pending for unit in steps for i, _ in unit)
+                if left:
+                    part = Outcome().fail(left, SendFailure(NO_LANE_LEFT, permanent=False))
+                    record(part)
+                    total.merge(part)
+                break
+            timeout = RECORD_SECONDS - (now - recorded)
+            if slot:
+                timeout = min(timeout, slot - time.time())
+            lanes.wait(timeout, for_work=current is not None and not slot)
+    record_now()
+    if lanes.error is not None:
+        raise lanes.error
     return total

@@ -4,7 +4,6 @@ or failed with the reason."""
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,14 +11,9 @@ from django.utils import timezone
 
 from delivery.models import Delivery, MessageId
 from delivery.transports import Outcome
+from monitor_site.retry import backoff
 
 Status = Delivery.Status
-
-
-def _backoff(attempts: int) -> timedelta:
-    base = settings.DELIVERY_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)
-    delay = min(base, settings.DELIVERY_RETRY_MAX_SECONDS)
-    return timedelta(seconds=delay * random.uniform(0.75, 1.25))
 
 
 def outcomes_record(
@@ -78,7 +72,7 @@ def outcomes_record(
             mine.filter(id=delivery_id).update(
                 status=Status.QUEUED,
                 last_error=error,
-                next_attempt_at=now + _backoff(attempts[delivery_id]),
+                next_attempt_at=now + timedelta(seconds=backoff(attempts[delivery_id])),
                 **final,
             )
     held.difference_update(outcome.sent, outcome.failed, outcome.retry)

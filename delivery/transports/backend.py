@@ -1,4 +1,5 @@
-"""Any Django email backend (the outbox, the console, tests): one message per recipient."""
+"""Any Django email backend (the outbox, the console, tests): one message per recipient
+through one opened connection."""
 
 from __future__ import annotations
 
@@ -8,15 +9,11 @@ from django.core.mail import get_connection
 from django.utils import timezone
 
 from delivery.rendering import RenderedIssue
-from delivery.transports.base import Batch, Outcome, _error
+from delivery.transports.base import Batch, Outcome, Transport
+from monitor_site.retry import failure
 
 
-class BackendTransport:
-    """Any Django email backend (the outbox, the console, tests): one message per
-    recipient through one opened connection."""
-
-    record_every = 100
-
+class BackendTransport(Transport):
     def __init__(self) -> None:
         self.backend = get_connection()
 
@@ -34,6 +31,6 @@ class BackendTransport:
             try:
                 self.backend.send_messages([rendered.email_message(recipient, date=date)])
                 outcome.sent[delivery_id] = ""
-            except Exception as exc:
-                outcome.retry[delivery_id] = _error(exc)
+            except Exception as exc:  # any backend's error: tried again later
+                outcome.retry[delivery_id] = failure(exc).reason
         return outcome

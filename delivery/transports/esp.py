@@ -7,12 +7,14 @@ limit: anymail does not split long lists."""
 
 from __future__ import annotations
 
-from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+from anymail.exceptions import AnymailError
 from anymail.message import AnymailMessage
+from django.conf import settings
 from django.core.mail import get_connection
 
 from delivery.rendering import Recipient, RenderedIssue
-from delivery.transports.base import Batch, Outcome, _error
+from delivery.transports.base import Batch, Outcome, Transport
+from monitor_site.retry import failure
 
 # ESPs whose batch API fills merge tags in content we send with the message, and how
 # each spells a tag. Others get one fully rendered message per recipient, as do
@@ -35,19 +37,16 @@ ESP_BATCH_LIMITS = {
 ESP_BATCH_LIMIT = 500  # any other ESP
 
 
-def _is_transient(exc: AnymailAPIError) -> bool:
-    status = getattr(exc, "status_code", None)
-    return status is None or status == 429 or status >= 500
-
-
-class AnymailTransport:
-    """An ESP through django-anymail: one batch call per chunk where the ESP fills merge
-    tags (`merge_data` + `merge_headers`), else one call per recipient."""
+class AnymailTransport(Transport):
+    """One anymail backend (one HTTP session); a worker process keeps up to
+    DELIVERY_ESP_CALLS of them calling the ESP at once."""
 
     def __init__(self, esp: str) -> None:
         self.tag = MERGE_TAGS.get(esp)
         self.limit = ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
-        self.record_every = self.limit  # one batch call is all or nothing anyway
+        # a batch call goes whole or not at all: its rows are recorded together
+        self.step = self.limit if self.tag else Transport.step
+        self.lanes = settings.DELIVERY_ESP_CALLS
         self.backend = get_connection()
 
     def __enter__(self) -> AnymailTransport:
@@ -83,17 +82,23 @@ class AnymailTransport:
             "Message-ID": rendered.message_id(recipient),
         }
 
-    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
-        outcome = Outcome()
+    def units(self, batch: Batch) -> list[Batch]:
+        """One batch call per format and up to the ESP's limit, or one call a recipient."""
         if self.tag is None:
-            for item in batch:
-                outcome.merge(self._send_one(rendered, item))
-            return outcome
-        limit = self.limit
+            return super().units(batch)
+        units = []
         for fmt in ("html", "text"):
             group = [item for item in batch if item[1].format == fmt]
-            for start in range(0, len(group), limit):
-                outcome.merge(self._send_batch(rendered, group[start : start + limit]))
+            units += (group[i : i + self.limit] for i in range(0, len(group), self.limit))
+        return units
+
+    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        outcome = Outcome()
+        for unit in self.units(batch):
+            if self.tag is None:
+                outcome.merge(self._send_one(rendered, unit[0]))
+            else:
+                outcome.merge(self._send_batch(rendered, unit))
         return outcome
 
     def _send_batch(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
@@ -131,16 +136,8 @@ class AnymailTransport:
         ids = [delivery_id for delivery_id, _ in by_email.values()]
         try:
             message.send()
-        except AnymailRecipientsRefused as exc:
-            outcome.failed.update((i, _error(exc)) for i in ids)
-            return outcome
-        except AnymailAPIError as exc:
-            bucket = outcome.retry if _is_transient(exc) else outcome.failed
-            bucket.update((i, _error(exc)) for i in ids)
-            return outcome
         except (AnymailError, OSError) as exc:
-            outcome.retry.update((i, _error(exc)) for i in ids)
-            return outcome
+            return outcome.fail(ids, failure(exc))
         statuses = message.anymail_status.recipients
         for email, (delivery_id, _) in by_email.items():
             status = statuses.get(email)

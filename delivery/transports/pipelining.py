@@ -1,31 +1,34 @@
-"""SMTP PIPELINING (RFC 2920): several commands in one write, their replies read after.
+"""SMTP PIPELINING (RFC 2920), which smtplib has no interface for.
 
-smtplib has no interface for it; this is the one place that writes commands itself."""
+A client may send MAIL, RCPT and DATA in one write and read the three replies after
+(RFC 2920 §3.1: DATA is the last command of a group), and the content of one message,
+ended by "." (RFC 5321 §4.1.1.4, dot-stuffed as §4.5.2 says), may go in the same write
+as the next message's MAIL, RCPT and DATA: one round trip a message instead of four.
+This module writes those commands itself over smtplib's connection (`SMTP.send`) and
+reads the replies with `SMTP.getreply`, in the order they were sent; everything else
+(connecting, EHLO, TLS, authentication, RSET) is smtplib's.
+
+A message whose content was written but whose reply did not come is in doubt: it goes
+again later, with the same Message-ID, as do the ones not sent yet.
+"""
 
 from __future__ import annotations
 
 import smtplib
-from typing import TYPE_CHECKING
 
-from delivery.rendering import Recipient, RenderedIssue
-from delivery.transports.base import Outcome
-
-if TYPE_CHECKING:
-    from delivery.transports.smtp import SmtpTransport
+from delivery.rendering import RenderedIssue
+from delivery.transports.base import Outcome, Report, Take
+from monitor_site.retry import SendFailure, failure, smtp_failure
 
 
-def _smtp_reason(code: int, message: bytes | str) -> str:
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    return f"SMTP {code} {message}"[:1000]
-
-
-def _envelope_address(address: str) -> str:
+def envelope_address(address: str) -> str:
+    """The address for MAIL/RCPT: the domain in IDNA, the local part as given."""
     local, _, domain = address.rpartition("@")
     return f"{local}@{domain.encode('idna').decode('ascii')}"
 
 
-def _dot_stuffed(raw: bytes) -> bytes:
+def dot_stuffed(raw: bytes) -> bytes:
+    """A message's content as DATA carries it (RFC 5321 §4.5.2), with its ending."""
     data = raw.replace(b"\n.", b"\n..")
     if data[:1] == b".":
         data = b"." + data
@@ -34,39 +37,38 @@ def _dot_stuffed(raw: bytes) -> bytes:
     return data + b".\r\n"
 
 
-def _refusal(
-    outcome: Outcome, delivery_id: int, code: int, reply: bytes | str, *, ours: bool = False
-) -> None:
-    """A message the server refused: failed for good on 5xx, sent again later on 4xx,
-    as it is when the refusal is of our sender (`ours`: our configuration)."""
-    bucket = outcome.failed if 500 <= code < 600 and not ours else outcome.retry
-    bucket[delivery_id] = _smtp_reason(code, reply)
+def _outcome(delivery_id: int, code: int, reply: bytes | str, *, ours: bool = False) -> Outcome:
+    if code == 250:
+        return Outcome(sent={delivery_id: ""})
+    return Outcome().fail([delivery_id], smtp_failure(code, reply, ours=ours))
 
 
 def send(
-    transport: SmtpTransport,
-    smtp: smtplib.SMTP,
-    rendered: RenderedIssue,
-    pending: list[tuple[int, Recipient]],
-    date: str,
-    outcome: Outcome,
-) -> None:
-    """With PIPELINING (RFC 2920) a message's content may open the next group: it
-    goes in one write with the next message's MAIL, RCPT and DATA, one round trip
-    a message. A message whose content was written but whose reply did not come is
-    in doubt and goes again later, as are the ones not sent yet."""
+    smtp: smtplib.SMTP, rendered: RenderedIssue, take: Take, report: Report, date: str
+) -> BaseException | None:
+    """Send what `take` gives over `smtp` (greeted, offering PIPELINING) until it gives
+    nothing more. Returns the error that ended the connection, if one did; then the
+    messages in doubt and those taken but not sent have been reported for a retry."""
     sender, size = rendered.envelope_from, smtp.has_extn("size")
     held: tuple[int, bytes] | None = None  # DATA accepted; its content goes next
-    while pending or held:
+    pending: list = []  # taken, not started
+    while True:
+        if not pending:
+            # Wait for more only with nothing held: held content goes out at once.
+            unit = take(held is None)
+            if unit is not None:
+                pending = list(unit)
+            elif held is None:
+                return None
         out, current = [], None
         if held is not None:
-            out.append(_dot_stuffed(held[1]))
+            out.append(dot_stuffed(held[1]))
         if pending:
             delivery_id, recipient = pending.pop(0)
             try:
-                rcpt = _envelope_address(recipient.email)
+                rcpt = envelope_address(recipient.email)
             except UnicodeError as exc:
-                outcome.failed[delivery_id] = f"Address cannot be sent to: {exc}"
+                report(Outcome().fail([delivery_id], failure(exc)))
                 continue
             raw = rendered.as_bytes(recipient, date=date)
             option = f" SIZE={len(raw)}" if size else ""
@@ -76,10 +78,7 @@ def send(
             smtp.send(b"".join(out))
             if held is not None:
                 code, reply = smtp.getreply()
-                if code == 250:
-                    outcome.sent[held[0]] = ""
-                else:
-                    _refusal(outcome, held[0], code, reply)
+                report(_outcome(held[0], code, reply))
                 held = None
             if current is not None:
                 replies = [smtp.getreply() for _ in range(3)]  # MAIL, RCPT, DATA
@@ -91,12 +90,15 @@ def send(
                     smtp.send(b".\r\n")
                     smtp.getreply()
                 code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
-                _refusal(outcome, current[0], code, reply, ours=mail != 250)
+                report(_outcome(current[0], code, reply, ours=mail != 250))
                 current = None
                 if code == 421:
-                    raise smtplib.SMTPServerDisconnected(_smtp_reason(code, reply))
+                    raise smtplib.SMTPServerDisconnected(smtp_failure(code, reply).reason)
                 smtp.rset()
         except (OSError, smtplib.SMTPException) as exc:
             doubt = [item[0] for item in (held, current) if item is not None]
-            transport._lost(outcome, doubt + [i for i, _ in pending], exc)
-            return
+            ids = doubt + [i for i, _ in pending]
+            report(
+                Outcome().fail(ids, SendFailure(f"{type(exc).__name__}: {exc}", permanent=False))
+            )
+            return exc

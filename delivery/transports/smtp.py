@@ -1,5 +1,7 @@
-"""Plain SMTP: raw bytes over one connection opened by Django's SMTP backend, one
-transaction per recipient; PIPELINING (see `pipelining`) where the server offers it."""
+"""Plain SMTP: finished bytes over a connection opened by Django's SMTP backend (so its
+TLS and authentication settings apply), one transaction per recipient, with
+PIPELINING (`pipelining`) where the server offers it and smtplib's `sendmail`
+elsewhere. A worker process keeps up to DELIVERY_SMTP_CONNECTIONS of them open at once."""
 
 from __future__ import annotations
 
@@ -7,26 +9,20 @@ import contextlib
 import smtplib
 from email.utils import format_datetime
 
+from django.conf import settings
 from django.core.mail import get_connection
 from django.utils import timezone
 
 from delivery.rendering import RenderedIssue
 from delivery.transports import pipelining
-from delivery.transports.base import Batch, Outcome, _error
-from delivery.transports.pipelining import _envelope_address, _refusal, _smtp_reason
+from delivery.transports.base import Batch, Outcome, Report, Take, Transport
+from monitor_site.retry import SendFailure, failure
 
 
-class SmtpTransport:
-    """Raw bytes over one SMTP connection opened by Django's SMTP backend (so TLS and
-    authentication settings apply), one transaction per recipient."""
-
-    record_every = 100  # messages sent before their rows are recorded
-
+class SmtpTransport(Transport):
     def __init__(self) -> None:
         self.backend = get_connection()
-
-    def __enter__(self) -> SmtpTransport:
-        return self
+        self.lanes = settings.DELIVERY_SMTP_CONNECTIONS
 
     def __exit__(self, *exc: object) -> None:
         # closing a broken connection may fail too
@@ -34,52 +30,56 @@ class SmtpTransport:
             self.backend.close()
 
     def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
-        outcome = Outcome()
+        outcome, items = Outcome(), list(batch)
+        self.send_from(rendered, lambda block: [items.pop(0)] if items else None, outcome.merge)
+        return outcome
+
+    def send_from(self, rendered: RenderedIssue, take: Take, report: Report) -> None:
         date = format_datetime(timezone.now())
-        pending = list(batch)
+        unit = take(True)
+        if unit is None:
+            return
         try:
             if self.backend.connection is None:
                 self.backend.open()
-        except (OSError, smtplib.SMTPException) as exc:
-            outcome.retry.update((i, _error(exc)) for i, _ in pending)
-            return outcome
-        smtp = self.backend.connection
-        try:
+            smtp = self.backend.connection
             smtp.ehlo_or_helo_if_needed()
         except (OSError, smtplib.SMTPException) as exc:
-            return self._lost(outcome, [i for i, _ in pending], exc)
+            return self._lost(unit, report, exc)
         if smtp.does_esmtp and smtp.has_extn("pipelining"):
-            pipelining.send(self, smtp, rendered, pending, date, outcome)
-            return outcome
-        while pending:
-            delivery_id, recipient = pending.pop(0)
-            try:
-                rcpt = _envelope_address(recipient.email)
-                smtp.sendmail(
-                    rendered.envelope_from, [rcpt], rendered.as_bytes(recipient, date=date)
-                )
-                outcome.sent[delivery_id] = ""
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, message = next(iter(exc.recipients.values()))
-                bucket = outcome.failed if code >= 500 else outcome.retry
-                bucket[delivery_id] = _smtp_reason(code, message)
-            except smtplib.SMTPResponseException as exc:
-                # A refused message leaves the connection usable; reset the transaction.
-                ours = isinstance(exc, smtplib.SMTPSenderRefused)
-                _refusal(outcome, delivery_id, exc.smtp_code, exc.smtp_error, ours=ours)
+            first = [unit]
+            lost = pipelining.send(
+                smtp, rendered, lambda block: first.pop() if first else take(block), report, date
+            )
+            if lost is not None:
+                self._lost([], report, lost)
+            return None
+        while unit is not None:
+            for i, (delivery_id, recipient) in enumerate(unit):
                 try:
-                    smtp.rset()
-                except (OSError, smtplib.SMTPException) as reset_exc:
-                    return self._lost(outcome, [i for i, _ in pending], reset_exc)
-            except UnicodeError as exc:
-                outcome.failed[delivery_id] = f"Address cannot be sent to: {exc}"
-            except (OSError, smtplib.SMTPException) as exc:
-                # The connection is gone: this one and the rest of the chunk go again later.
-                return self._lost(outcome, [delivery_id, *(i for i, _ in pending)], exc)
-        return outcome
+                    rcpt = pipelining.envelope_address(recipient.email)
+                    raw = rendered.as_bytes(recipient, date=date)
+                    smtp.sendmail(rendered.envelope_from, [rcpt], raw)
+                    report(Outcome(sent={delivery_id: ""}))
+                except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+                    report(Outcome().fail([delivery_id], failure(exc)))
+                    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                        continue
+                    # A refused message leaves the connection usable; reset the transaction.
+                    try:
+                        smtp.rset()
+                    except (OSError, smtplib.SMTPException) as reset_exc:
+                        return self._lost(unit[i + 1 :], report, reset_exc)
+                except UnicodeError as exc:
+                    report(Outcome().fail([delivery_id], failure(exc)))
+                except (OSError, smtplib.SMTPException) as exc:
+                    return self._lost(unit[i:], report, exc)
+            unit = take(True)
 
-    def _lost(self, outcome: Outcome, ids: list[int], exc: BaseException) -> Outcome:
-        """The connection is gone: these messages go again later, over a new one."""
-        outcome.retry.update((i, _error(exc)) for i in ids)
+    def _lost(self, unit: Batch, report: Report, exc: BaseException) -> None:
+        """The connection is gone: these messages go again later. This transport stops;
+        the others of the chunk go on with the rest."""
         self.backend.connection = None
-        return outcome
+        if unit:
+            reason = SendFailure(f"{type(exc).__name__}: {exc}", permanent=False)
+            report(Outcome().fail([i for i, _ in unit], reason))

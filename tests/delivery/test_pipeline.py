@@ -114,28 +114,33 @@ def test_a_chunk_claimed_twice_is_sent_once(issue, make_subscribers, settings):
 def test_a_slow_chunk_renews_its_lease_so_its_rows_are_never_taken_back(
     issue, make_subscribers, settings, monkeypatch
 ):
-    """Four steps of 100 messages, 25 s each: 100 s, beyond the 60 s lease."""
+    """400 messages, a quarter of a second each: 100 s, beyond the 60 s lease."""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.DELIVERY_LEASE_SECONDS = 60
     make_subscribers(400)
     services.send_start(issue=issue)
     ((lo, hi),) = chunks(issue)
     send = transports.BackendTransport.send
+    record = chunk.outcomes_record
     leases_left = []
 
     with time_machine.travel(timezone.now(), tick=False) as clock:
 
         def slow_send(self, rendered, part):
-            held = Delivery.objects.filter(issue=issue, status="sending")
-            leases_left.append(min((r.lease_until - timezone.now()).total_seconds() for r in held))
-            clock.shift(25)
+            clock.shift(0.25 * len(part))
             return send(self, rendered, part)
 
+        def recording(issue_id, mine, outcome, *args):
+            held = Delivery.objects.filter(issue=issue, status="sending")
+            leases_left.append(min((r.lease_until - timezone.now()).total_seconds() for r in held))
+            return record(issue_id, mine, outcome, *args)
+
         monkeypatch.setattr(transports.BackendTransport, "send", slow_send)
+        monkeypatch.setattr(chunk, "outcomes_record", recording)
         result = chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
 
     assert result.sent == 400
-    assert len(leases_left) == 4
+    assert len(leases_left) >= 4  # at least every 100 messages
     assert min(leases_left) > 0, leases_left
     assert sweep.release_expired_leases() == 0
 
@@ -248,10 +253,11 @@ def test_each_batch_call_of_a_chunk_is_recorded_by_its_id_run(
     recorded = _recorded(queries)
     assert len(recorded) == 3
     assert not any(" IN (" in sql for sql in recorded)
-    # each call: its message id indexed, then its rows, with no transaction around them
+    # the calls' message ids indexed before their rows, with no transaction around them
     sqls = [q["sql"] for q in queries]
     for update in recorded:
-        assert sqls[sqls.index(update) - 1].startswith('INSERT INTO "delivery_messageid"')
+        before = sqls[: sqls.index(update)]
+        assert any(sql.startswith('INSERT INTO "delivery_messageid"') for sql in before)
     steps = sqls[sqls.index(recorded[0]) - 1 : sqls.index(recorded[-1]) + 1]
     assert not any(sql.startswith(("SAVEPOINT", "BEGIN")) for sql in steps)
     ids = list(Delivery.objects.filter(issue=issue).order_by("id").values_list("esp_message_id"))

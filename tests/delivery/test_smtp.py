@@ -92,8 +92,9 @@ def test_a_message_refused_after_its_content_fails_or_waits_and_the_rest_go(
 
 
 def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
-    issue, make_subscribers, smtp_settings, pipelining
+    issue, make_subscribers, smtp_settings, pipelining, settings
 ):
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
     make_subscribers(5)
     sink = smtp_settings
     sink.hang_up_at = "reader2@example.org"
@@ -107,6 +108,27 @@ def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
     for address in ("reader2@example.org", "reader3@example.org", "reader4@example.org"):
         assert rows[address].status == "queued"
         assert rows[address].next_attempt_at is not None
+
+
+def test_a_lost_connection_leaves_its_message_in_doubt_and_the_others_go_on(
+    issue, make_subscribers, smtp_settings, pipelining, settings
+):
+    settings.DELIVERY_SMTP_CONNECTIONS = 3
+    make_subscribers(30)
+    sink = smtp_settings
+    sink.hang_up_at = "reader2@example.org"
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    rows = {d.email: d for d in Delivery.objects.filter(issue=issue)}
+    assert rows["reader2@example.org"].status == "queued"
+    assert rows["reader2@example.org"].next_attempt_at is not None
+    sent = sorted(e for e, d in rows.items() if d.status == "sent")
+    assert sent == sorted(sink.recipients())
+    # the two other connections sent the rest; only what the lost one held waits
+    queued = [e for e, d in rows.items() if d.status == "queued"]
+    assert len(sent) >= 30 - 1 - 2 and len(queued) <= 3, queued
 
 
 def test_an_unreachable_server_leaves_the_chunk_queued_for_retry(issue, make_subscribers, settings):
