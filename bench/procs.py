@@ -81,16 +81,19 @@ class Child:
         self.stop()
 
 
-def smtp_sink(env: dict[str, str]) -> tuple[Child, int]:
+def smtp_sink(env: dict[str, str], reply: float = 0.0, data: float = 0.0) -> tuple[Child, int]:
     port = free_port()
-    child = Child("smtpsink", [sys.executable, "-m", "bench.smtpsink", "--port", str(port)], env)
+    args = [sys.executable, "-m", "bench.smtpsink", "--port", str(port)]
+    args += ["--reply-delay", str(reply), "--data-delay", str(data)]
+    child = Child("smtpsink", args, env)
     wait_port(port, child.proc)
     return child, port
 
 
-def esp_stub(env: dict[str, str]) -> tuple[Child, int]:
+def esp_stub(env: dict[str, str], delay: float = 0.0) -> tuple[Child, int]:
     port = free_port()
-    child = Child("espstub", [sys.executable, "-m", "bench.espstub", "--port", str(port)], env)
+    args = [sys.executable, "-m", "bench.espstub", "--port", str(port), "--delay", str(delay)]
+    child = Child("espstub", args, env)
     wait_port(port, child.proc)
     return child, port
 

@@ -27,9 +27,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from delivery import charts, preflight, reports, services
+from delivery import charts, preflight, progress, reports, services
 from delivery.models import DeliveryEvent, SendJob
-from delivery.rendering import Recipient, RenderedIssue
+from delivery.rendering import RenderedIssue, sample_recipient
 from issues import admin as issues_admin
 from issues import services as editorial
 from issues.models import Issue
@@ -48,20 +48,6 @@ PREFLIGHT_ON_CHANGE_FORM = (Issue.Status.IN_REVIEW, Issue.Status.APPROVED, Issue
 STARTABLE = (Issue.Status.APPROVED, Issue.Status.SCHEDULED)
 FAILED_SHOWN = 100  # failed recipients listed on the report page; the CSV has them all
 POLL_SECONDS = 3
-
-
-def sample_recipient() -> Recipient:
-    """The made-up reader a preview is personalised for: real-looking links that lead
-    nowhere, so that no editor's click unsubscribes anyone."""
-    from django.conf import settings
-
-    return Recipient(
-        delivery_key="0.0",
-        email="reader@example.org",
-        name="Sample Reader",
-        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/sample/",
-        preferences_url=f"{settings.SITE_URL}/preferences/sample/",
-    )
 
 
 class ScheduleForm(forms.Form):
@@ -155,7 +141,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             context["sending"] = {
                 "can_send": request.user.has_perm(SEND),
                 "job": job,
-                "progress": reports.progress_snapshot(job=job) if job else None,
+                "progress": progress.progress_snapshot(job=job) if job else None,
                 "checks": (
                     preflight.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
                 ),
@@ -365,8 +351,8 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         job = SendJob.objects.filter(issue_id=object_id).select_related("issue").first()
         if job is None:
             get_object_or_404(Issue, pk=object_id)
-            return JsonResponse(reports.progress_snapshot(job=None).as_json())
-        data = reports.progress_snapshot(job=job).as_json()
+            return JsonResponse(progress.progress_snapshot(job=None).as_json())
+        data = progress.progress_snapshot(job=job).as_json()
         data["issue_status"] = job.issue.status
         return JsonResponse(data)
 

@@ -97,9 +97,7 @@ def rewind(issue_id: int) -> None:
 
 def finish_if_done(*, issue_id: int) -> bool:
     """Mark the issue sent once every row is final. Returns whether it is done."""
-    unfinished = Delivery.objects.filter(
-        issue_id=issue_id, status__in=[Status.QUEUED, Status.SENDING]
-    )
+    unfinished = Delivery.objects.filter(issue_id=issue_id).exclude(status__in=Delivery.FINAL)
     # From the last row back: the chunks still in flight are the last handed out.
     if unfinished.order_by("-id").values_list("id", flat=True).first() is not None:
         return False

@@ -4,11 +4,12 @@ one INSERT … SELECT in the transaction that starts the send."""
 from __future__ import annotations
 
 from django.db import connection
+from django.db.models import DateTimeField, F, Value
 from django.utils import timezone
 
 from delivery.models import Delivery
 from issues.models import Issue
-from subscriptions.models import Subscriber, Subscription, Suppression
+from subscriptions.models import Subscription
 
 Status = Delivery.Status
 
@@ -19,29 +20,24 @@ def fan_out(issue: Issue) -> tuple[int, int | None, int | None]:
     first and last id. It runs once per issue, in the transaction that creates the
     issue's SendJob, whose one-per-issue constraint makes a second run fail whole; the
     unique pair would too."""
-    d, s, sub, sup = (
-        Delivery._meta.db_table,
-        Subscription._meta.db_table,
-        Subscriber._meta.db_table,
-        Suppression._meta.db_table,
-    )
-    # NOT IN builds one hash of the suppressed addresses; NOT EXISTS probed the
-    # suppression table once per subscriber.
-    insert = f"""
-        INSERT INTO {d} (issue_id, subscriber_id, subscription_id, email, status, attempts,
-                         esp_message_id, last_error, created_at)
-        SELECT %s, s.subscriber_id, s.id, p.email, %s, 0, '', '', %s
-        FROM {s} s JOIN {sub} p ON p.id = s.subscriber_id
-        WHERE s.publication_id = %s AND s.status = %s
-          AND p.email NOT IN (SELECT x.email FROM {sup} x WHERE x.lifted_at IS NULL)
-    """  # noqa: S608 - table names come from the models, values are parameters
-    params = [
-        issue.pk,
-        Status.QUEUED,
-        timezone.now(),
-        issue.publication_id,
-        Subscription.Status.ACTIVE,
-    ]
+    # The SELECT of the audience queryset, each column named in the order of the
+    # INSERT's; NOT IN builds one hash of the suppressed addresses.
+    columns = {
+        "issue_id": Value(issue.pk),
+        "subscriber_id": F("subscriber_id"),
+        "subscription_id": F("id"),
+        "email": F("subscriber__email"),
+        "status": Value(Status.QUEUED),
+        "attempts": Value(0),
+        "esp_message_id": Value(""),
+        "last_error": Value(""),
+        "created_at": Value(timezone.now(), output_field=DateTimeField()),
+    }
+    audience = Subscription.objects.audience(publication_id=issue.publication_id)
+    select = audience.order_by().annotate(**{f"d_{k}": v for k, v in columns.items()})
+    select = select.values_list(*(f"d_{k}" for k in columns))
+    sql, params = select.query.sql_with_params()
+    insert = f"INSERT INTO {Delivery._meta.db_table} ({', '.join(columns)}) {sql}"
     with connection.cursor() as cursor:
         before = _last_id(cursor)
         cursor.execute(insert, params)

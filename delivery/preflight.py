@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.urls import Resolver404, resolve
 
-from delivery.rendering import HTML_LIMIT, Recipient, RenderedIssue
+from delivery.rendering import HTML_LIMIT, RenderedIssue, sample_recipient
 from issues.models import Issue
 
 
@@ -31,13 +31,7 @@ def preflight(issue: Issue) -> list[Check]:
         return [Check("articles", False, "The issue has no article.")]
     rendered = RenderedIssue(issue)
     size = rendered.html_size()
-    sample = Recipient(
-        delivery_key="0.0",
-        email="reader@example.org",
-        name="Reader",
-        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/sample/",
-        preferences_url=f"{settings.SITE_URL}/preferences/sample/",
-    )
+    sample = sample_recipient()
     raw = rendered.as_bytes(sample)
     return [
         Check("articles", True, f"{articles} article{'s' if articles != 1 else ''}."),

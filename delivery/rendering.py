@@ -45,8 +45,8 @@ PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0
 
 
 class Recipient(NamedTuple):
-    """What differs between two copies of an issue (a tuple: made for every message,
-    for under a third of the cost of a frozen dataclass)."""
+    """What differs between two copies of an issue (a tuple: one is made for every
+    message)."""
 
     delivery_key: str  # "<issue id>.<subscriber id>", for the Message-ID
     email: str
@@ -78,6 +78,21 @@ class Recipient(NamedTuple):
             preferences_url=preferences(subscriber_id),
             format=format,
         )
+
+
+def sample_recipient(
+    *, key: str = "0.0", email: str = "reader@example.org", name: str = "Sample Reader"
+) -> Recipient:
+    """The made-up reader a preview, the preflight and a test send are personalised for:
+    real-looking links that lead nowhere, so that no editor's click unsubscribes anyone.
+    `key` makes the Message-ID ("<issue id>.test" for a test send)."""
+    return Recipient(
+        delivery_key=key,
+        email=email,
+        name=name,
+        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/sample/",
+        preferences_url=f"{settings.SITE_URL}/preferences/sample/",
+    )
 
 
 class Template:

@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +17,7 @@ from delivery.dispatch import dispatch, rewind
 from delivery.fanout import analyze, fan_out
 from delivery.models import Delivery, SendJob
 from delivery.preflight import preflight
-from delivery.rendering import Recipient, RenderedIssue
+from delivery.rendering import RenderedIssue, sample_recipient
 from delivery.transports import transport
 from issues import services as editorial
 from issues.models import Issue
@@ -110,13 +109,7 @@ def send_cancel(*, issue: Issue, by: AbstractBaseUser | None = None, note: str =
 def send_test(*, issue: Issue, to: str) -> None:
     """Send one copy, marked as a test, to `to`; no delivery row, links are samples."""
     rendered = RenderedIssue(issue, test=True)
-    recipient = Recipient(
-        delivery_key=f"{issue.pk}.test",
-        email=to,
-        name="",
-        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/test/",
-        preferences_url=f"{settings.SITE_URL}/preferences/test/",
-    )
+    recipient = sample_recipient(key=f"{issue.pk}.test", email=to, name="")
     with transport() as mailer:
         outcome = mailer.send(rendered, [(0, recipient)])
     if not outcome.sent:

@@ -58,11 +58,7 @@ class Command(BaseCommand):
         with tqdm(total=counts["total"], unit="msg", file=self.stderr) as bar:
             while True:
                 counts = progress.progress(issue)
-                done = (
-                    counts["total"]
-                    - counts[Delivery.Status.QUEUED]
-                    - counts[Delivery.Status.SENDING]
-                )
+                done = sum(counts[s] for s in Delivery.FINAL)
                 bar.update(done - bar.n)
                 if done >= counts["total"]:
                     # The worker that recorded the last row marks the issue sent a
