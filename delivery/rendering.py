@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from issues.markdown import render_markdown
 from issues.models import Issue
-from monitor_site.emails import from_address, one_line, reply_to
+from monitor_site.emails import one_line
 from subscriptions.tokens import preferences_url, unsubscribe_url
 
 FIELDS = ("email", "name", "unsubscribe_url", "preferences_url")
@@ -228,11 +228,11 @@ class RenderedIssue:
         subject = self.subject
         if test:
             subject = f"[TEST] {subject}"
-        self.from_email = from_address(self.publication)
+        self.from_email = self.publication.from_address
         self.envelope_from = (
             sanitize_address(self.from_email, "utf-8").rpartition("<")[2].rstrip(">")
         )
-        self.reply_to = reply_to(self.publication)
+        self.reply_to = self.publication.reply_to_addresses
         self.list_id = self.publication.list_id
         self.message_id_domain = self.publication.list_id_domain or _domain()
         self.subject_line = one_line(subject)
