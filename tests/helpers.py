@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -276,3 +277,104 @@ def api_error(status: int) -> AnymailAPIError:
             return {}
 
     return AnymailAPIError(f"ESP answered {status}", status_code=status, response=Response())
+
+
+POSTFIX = Path("/usr/sbin/postfix")
+
+
+def postfix_missing() -> str:
+    """Why Postfix cannot run here ("" when it can): it needs the Debian package and root."""
+    if not POSTFIX.exists():
+        return "Postfix is not installed (Debian package postfix)"
+    if os.geteuid() != 0:
+        return "Postfix needs root to start"
+    return ""
+
+
+def _authorize_postfix_config(config: Path) -> None:
+    """Postfix runs a configuration folder other than /etc/postfix only if the default
+    main.cf names it in alternate_config_directories; add ours, under a lock, as other
+    test runs may be adding theirs."""
+    import fcntl
+
+    main = Path("/etc/postfix/main.cf")
+    with open("/tmp/monitor-postfix-config.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not main.exists():
+            main.write_text(f"alternate_config_directories = {config}\n")
+            return
+        current = subprocess.run(
+            ["postconf", "-h", "alternate_config_directories"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        names = [n for n in current.replace(",", " ").split() if Path(n).exists()]
+        if str(config) not in names:
+            names.append(str(config))
+            subprocess.run(
+                ["postconf", "-e", f"alternate_config_directories = {', '.join(names)}"],
+                check=True,
+            )
+
+
+@contextlib.contextmanager
+def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
+    """A Postfix of its own in a new folder (configuration, queue, log), listening on a
+    free loopback port and relaying everything to 127.0.0.1:`relay_port`; yields its
+    port and its log (there is no syslog here). The folder is readable by the postfix
+    user, which pytest's own temporary folders are not."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-postfix-"))
+    folder.chmod(0o755)
+    config, queue, data = folder / "etc", folder / "queue", folder / "data"
+    for path in (config, queue, data):
+        path.mkdir(parents=True, exist_ok=True)
+    shutil.chown(data, "postfix")
+    port = free_port()
+    (config / "main.cf").write_text(
+        "\n".join(
+            [
+                "compatibility_level = 3.6",
+                f"queue_directory = {queue}",
+                f"data_directory = {data}",
+                "inet_interfaces = loopback-only",
+                "inet_protocols = ipv4",
+                "myhostname = postfix.test.example",
+                "mydestination =",
+                "mynetworks = 127.0.0.0/8",
+                "smtpd_relay_restrictions = permit_mynetworks, reject",
+                f"relayhost = [127.0.0.1]:{relay_port}",
+                f"maillog_file = {folder / 'maillog'}",
+                f"maillog_file_prefixes = {folder}",
+                "",
+            ]
+        )
+    )
+    services = []
+    for line in Path("/etc/postfix/master.cf").read_text().splitlines():
+        fields = line.split()
+        if line[:1].isalnum() and len(fields) >= 8:
+            if fields[:2] == ["smtp", "inet"]:
+                fields[0] = str(port)
+            fields[4] = "n"  # no chroot: the queue folder holds no copy of /etc
+            line = "  ".join(fields)
+        services.append(line)
+    (config / "master.cf").write_text("\n".join(services) + "\n")
+    _authorize_postfix_config(config)
+    subprocess.run([str(POSTFIX), "-c", str(config), "start"], check=True, capture_output=True)
+    try:
+        wait_for(lambda: _listening(port), timeout=30)
+        yield port, folder / "maillog"
+    finally:
+        subprocess.run([str(POSTFIX), "-c", str(config), "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
