@@ -15,6 +15,7 @@ from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscriber
 from subscriptions.services import suppression_add, suppression_lift
+from tests.factories import IssueFactory
 
 Kind = DeliveryEvent.Kind
 _numbers = itertools.count(20)
@@ -26,7 +27,7 @@ def staff(admin_client) -> Client:
 
 
 @pytest.fixture
-def history(make_issue, make_subscribers):
+def history(make_subscribers):
     """Issues sent to readers, each delivery with a few ESP events; call to add more."""
     prefixes = itertools.count()
 
@@ -34,7 +35,7 @@ def history(make_issue, make_subscribers):
         subscriptions = make_subscribers(readers, prefix=f"r{next(prefixes)}-")
         created = []
         for _ in range(issues):
-            issue = make_issue(number=next(_numbers), status=Issue.Status.SENT)
+            issue = IssueFactory(number=next(_numbers), status=Issue.Status.SENT)
             for subscription in subscriptions:
                 delivery = Delivery.objects.create(
                     issue=issue,

@@ -19,6 +19,7 @@ from delivery import chunk, preflight, sweep
 from delivery.models import Delivery, SendJob
 from issues.models import Article, Issue
 from subscriptions.models import Subscription, Suppression
+from tests.factories import IssueFactory
 from tests.helpers import member_of, status_of, url
 
 pytestmark = pytest.mark.django_db
@@ -136,10 +137,8 @@ def test_editor_change_form_offers_the_sending_actions(
     assert 'alt="Fail"' not in page
 
 
-def test_a_draft_change_form_costs_no_query_for_sending(
-    client, editor, make_issue, django_assert_num_queries
-):
-    draft = make_issue(status=Issue.Status.DRAFT)
+def test_a_draft_change_form_costs_no_query_for_sending(client, editor, django_assert_num_queries):
+    draft = IssueFactory(status=Issue.Status.DRAFT)
     client.force_login(editor)
     ContentType.objects.clear_cache()
 
@@ -152,9 +151,9 @@ def test_a_draft_change_form_costs_no_query_for_sending(
     assert "Preflight checks" not in page and "Send now" not in page
 
 
-def test_a_link_to_a_missing_archive_page_fails_preflight(client, editor, make_issue):
-    sent = make_issue(number=10, status=Issue.Status.SENT)
-    issue = make_issue(number=11)
+def test_a_link_to_a_missing_archive_page_fails_preflight(client, editor):
+    sent = IssueFactory(number=10, status=Issue.Status.SENT)
+    issue = IssueFactory(number=11, status=Issue.Status.APPROVED)
     Article.objects.create(
         issue=issue,
         position=9,
@@ -254,8 +253,8 @@ def test_editor_confirms_and_the_send_starts(client, editor, issue, make_subscri
     assert Delivery.objects.count() == 3
 
 
-def test_a_draft_cannot_be_sent_from_the_admin(client, editor, make_issue):
-    draft = make_issue(status=Issue.Status.DRAFT)
+def test_a_draft_cannot_be_sent_from_the_admin(client, editor):
+    draft = IssueFactory(status=Issue.Status.DRAFT)
     client.force_login(editor)
 
     response = client.post(url("send", draft))

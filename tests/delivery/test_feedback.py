@@ -15,6 +15,7 @@ from delivery import feedback, record
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
+from tests.factories import IssueFactory
 
 Kind = DeliveryEvent.Kind
 Reason = Suppression.Reason
@@ -34,7 +35,7 @@ def reader(make_subscribers) -> Subscription:
 
 
 @pytest.fixture
-def deliver(make_issue, reader):
+def deliver(publication, reader):
     issues: dict[int, Issue] = {}
 
     def make(
@@ -46,7 +47,7 @@ def deliver(make_issue, reader):
         batch: list[int] | None = None,
     ):
         if number not in issues:
-            issues[number] = make_issue(number=number, status=Issue.Status.SENT)
+            issues[number] = IssueFactory(number=number, status=Issue.Status.SENT)
         subscription = Subscription.objects.select_related("subscriber").get(
             subscriber__email=email
         )
@@ -139,8 +140,8 @@ def test_an_event_is_stored_against_its_delivery_and_issue(deliver):
     )
 
 
-def test_an_unknown_message_keeps_the_issue_from_metadata_when_it_exists(reader, make_issue):
-    issue = make_issue(number=11, status=Issue.Status.SENT)
+def test_an_unknown_message_keeps_the_issue_from_metadata_when_it_exists(reader):
+    issue = IssueFactory(number=11, status=Issue.Status.SENT)
     known = feedback.event_record(
         esp="Mailgun", event=tracking("delivered", metadata={"issue_id": str(issue.pk)})
     )

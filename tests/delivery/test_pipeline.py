@@ -20,6 +20,7 @@ from delivery.models import Delivery, MessageId, SendJob
 from delivery.transports import esp
 from issues.models import Issue, Publication
 from subscriptions.models import Subscription, Suppression
+from tests.factories import IssueFactory
 from tests.helpers import api_error, chunks, run_all
 
 pytestmark = pytest.mark.django_db
@@ -61,8 +62,8 @@ def test_second_start_changes_nothing_and_says_so(issue, make_subscribers):
     assert SendJob.objects.count() == 1
 
 
-def test_a_draft_cannot_be_sent(make_issue, make_subscribers):
-    draft = make_issue(status=Issue.Status.DRAFT)
+def test_a_draft_cannot_be_sent(make_subscribers):
+    draft = IssueFactory(status=Issue.Status.DRAFT)
     make_subscribers(2)
     with pytest.raises(services.SendError):
         services.send_start(issue=draft)
@@ -71,8 +72,8 @@ def test_a_draft_cannot_be_sent(make_issue, make_subscribers):
     assert draft.status == Issue.Status.DRAFT
 
 
-def test_preflight_refuses_an_issue_without_articles(make_issue):
-    empty = make_issue(articles=0)
+def test_preflight_refuses_an_issue_without_articles():
+    empty = IssueFactory(articles=0, status=Issue.Status.APPROVED)
     with pytest.raises(services.SendError, match="no article"):
         services.send_start(issue=empty)
     assert not SendJob.objects.exists()
@@ -207,12 +208,10 @@ def _recorded(queries) -> list[str]:
     ]
 
 
-def test_an_esp_is_given_names_only_where_the_templates_use_them(
-    make_issue, make_subscribers, settings
-):
+def test_an_esp_is_given_names_only_where_the_templates_use_them(make_subscribers, settings):
     esp_settings(settings)
     make_subscribers(2)
-    plain = make_issue(number=11)
+    plain = IssueFactory(number=11, status=Issue.Status.APPROVED)
     services.send_start(issue=plain)
     run_all(plain)
     assert mail.outbox[-1].anymail_test_params["merge_data"]["reader1@example.org"] == {
@@ -230,7 +229,7 @@ def test_an_esp_is_given_names_only_where_the_templates_use_them(
         "django.template.loaders.app_directories.Loader",
     ]
     settings.TEMPLATES = templates
-    greeted = make_issue(number=12)
+    greeted = IssueFactory(number=12, status=Issue.Status.APPROVED)
     services.send_start(issue=greeted)
     run_all(greeted)
     message = mail.outbox[-1]
@@ -408,10 +407,10 @@ def test_cancel_drops_queued_rows(issue, make_subscribers):
     assert progress.progress(issue)["failed"] == 5
 
 
-def test_sweep_starts_due_scheduled_issues(make_issue, make_subscribers):
-    scheduled = make_issue(status=Issue.Status.SCHEDULED)
+def test_sweep_starts_due_scheduled_issues(make_subscribers):
+    scheduled = IssueFactory(status=Issue.Status.SCHEDULED)
     Issue.objects.filter(pk=scheduled.pk).update(scheduled_at=timezone.now() - timedelta(minutes=1))
-    later = make_issue(number=12, status=Issue.Status.SCHEDULED)
+    later = IssueFactory(number=12, status=Issue.Status.SCHEDULED)
     Issue.objects.filter(pk=later.pk).update(scheduled_at=timezone.now() + timedelta(hours=1))
     make_subscribers(2)
 

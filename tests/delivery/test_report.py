@@ -13,6 +13,7 @@ import pytest
 from delivery import charts, dispatch, reports, services
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from issues.models import Issue
+from tests.factories import IssueFactory
 from tests.helpers import member_of, url
 
 pytestmark = pytest.mark.django_db
@@ -180,8 +181,8 @@ def test_analyst_sees_the_report_but_not_the_recipients(client, sent_issue):
     assert client.get(url("report_failed_csv", issue)).status_code == 403
 
 
-def test_report_of_an_issue_never_sent_says_so(client, make_issue):
-    issue = make_issue(number=3, status=Issue.Status.DRAFT)
+def test_report_of_an_issue_never_sent_says_so(client):
+    issue = IssueFactory(number=3, status=Issue.Status.DRAFT)
     client.force_login(member_of("Editors", "editor"))
 
     response = client.get(url("report", issue))

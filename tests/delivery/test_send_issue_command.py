@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from delivery.models import Delivery
 from issues.models import Issue
+from tests.factories import IssueFactory
 from tests.helpers import worker_env
 
 
@@ -77,7 +78,7 @@ def test_send_issue_bad_input_gets_a_clear_error(issue, args, message):
 
 
 @pytest.mark.django_db
-def test_send_issue_refuses_a_draft(make_issue):
-    make_issue(status=Issue.Status.DRAFT)
+def test_send_issue_refuses_a_draft(db):
+    IssueFactory(number=11, status=Issue.Status.DRAFT)
     with pytest.raises(CommandError, match="draft"):
         run("monitor", "6", "11")

@@ -24,6 +24,7 @@ from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
 from subscriptions.services import suppression_lift
+from tests.factories import IssueFactory
 
 SECRET = "monitor-esp:correct-horse-battery"
 SIGNING_KEY = "mailgun-webhook-signing-key"
@@ -285,7 +286,6 @@ class Sent:
 
     delivery: Delivery
     email: str
-    make_issue: Callable[..., Issue]
 
     def hook(self, esp: str, kind: str, *, delivery: Delivery | None = None, **extra) -> Hook:
         delivery = delivery or self.delivery
@@ -298,7 +298,7 @@ class Sent:
         return BUILDERS[esp](kind, **options)
 
     def another_delivery(self, number: int) -> Delivery:
-        issue = self.make_issue(number=number, status=Issue.Status.SENT)
+        issue = IssueFactory(number=number, status=Issue.Status.SENT)
         return sent_delivery(
             issue=issue,
             subscriber_id=self.delivery.subscriber_id,
@@ -327,8 +327,8 @@ def sent_delivery(**fields) -> Delivery:
 
 
 @pytest.fixture
-def sent(make_issue, make_subscribers) -> Sent:
-    issue = make_issue(number=11, status=Issue.Status.SENT)
+def sent(publication, make_subscribers) -> Sent:
+    issue = IssueFactory(number=11, status=Issue.Status.SENT)
     (subscription,) = make_subscribers(1)
     email = subscription.subscriber.email
     delivery = sent_delivery(
@@ -338,7 +338,7 @@ def sent(make_issue, make_subscribers) -> Sent:
         email=email,
         sent_at=timezone.now() - timedelta(hours=1),
     )
-    return Sent(delivery, email, make_issue)
+    return Sent(delivery, email)
 
 
 def snapshot() -> tuple:
@@ -632,7 +632,7 @@ def test_after_a_bounce_webhook_the_next_issue_skips_the_address(
     make_subscribers(2, prefix="other")
     assert sent.hook(esp, "hard_bounce").post(client).status_code == 200
 
-    next_issue = sent.make_issue(number=12, status=Issue.Status.APPROVED)
+    next_issue = IssueFactory(number=12, status=Issue.Status.APPROVED)
     result = services.send_start(issue=next_issue, by=None)
     assert result.created
     recipients = set(Delivery.objects.filter(issue=next_issue).values_list("email", flat=True))
@@ -643,7 +643,7 @@ def test_after_a_bounce_webhook_the_next_issue_skips_the_address(
 def test_without_the_secret_a_bounce_changes_nothing_for_the_next_issue(settings, client, sent):
     settings.ANYMAIL = {k: v for k, v in settings.ANYMAIL.items() if k != "WEBHOOK_SECRET"}
     assert sent.hook("postmark", "hard_bounce").post(client).status_code == 403
-    next_issue = sent.make_issue(number=12, status=Issue.Status.APPROVED)
+    next_issue = IssueFactory(number=12, status=Issue.Status.APPROVED)
     services.send_start(issue=next_issue, by=None)
     assert list(Delivery.objects.filter(issue=next_issue).values_list("email", flat=True)) == [
         sent.email
