@@ -54,9 +54,12 @@ def _common(ctx: Context) -> dict:
 
 
 def _rss(add, name: str, result: dict) -> None:
-    rss = result.get("peak_worker_rss_total_mb")
-    if rss is not None:
-        add(f"{name} worker RSS", f"{rss:,.0f} MB, all processes", "<= 300 MB", rss <= 300)
+    """The worker's memory: its processes' RSS summed counts the pages the pool shares
+    with the parent once per process; their PSS summed counts each page once."""
+    rss, pss = result.get("peak_worker_rss_total_mb"), result.get("peak_worker_pss_total_mb")
+    if rss is not None and pss is not None:
+        figure = f"{pss:,.0f} MB together (RSS summed {rss:,.0f})"
+        add(f"{name} worker memory", figure, "<= 300 MB", pss <= 300)
 
 
 def _table(ctx: Context) -> str:

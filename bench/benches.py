@@ -126,15 +126,16 @@ def _cpu(pids: list[int]) -> dict[int, float]:
 
 def _send_once(
     ctx, n: int, check: Callable[[], int], watch: list[int], stand_in: int
-) -> tuple[float, float, dict[str, float]]:
-    """Start the issue's send and wait until it is done; (seconds, peak RSS MB of all
-    the worker's processes together, CPU µs a message of the worker, PostgreSQL's
-    backends and the stand-in)."""
+) -> tuple[float, float, dict[str, float], float]:
+    """Start the issue's send and wait until it is done; (seconds, peak RSS MB of the
+    worker's processes summed, CPU µs a message of the worker, PostgreSQL's backends and
+    the stand-in, peak PSS MB of the worker's processes summed)."""
     issue = ctx.issue
     data.reset_issue(issue)
     data.set_audience(issue.publication, n)
     before = check()
-    peak = 0.0
+    peak = pss = 0.0
+    polls = 0
     cpu_before = _cpu([*watch, stand_in, *_postgres_backends()])
     start = time.perf_counter()
     services.send_start(issue=issue)
@@ -146,6 +147,9 @@ def _send_once(
         if time.perf_counter() > deadline:
             raise RuntimeError(f"send of {n} not done after 600 s: {progress.progress(issue)}")
         peak = max(peak, sum(procs.rss_mb(watch).values()))
+        if polls % 20 == 0:  # reading smaps costs more than a poll
+            pss = max(pss, procs.pss_mb(watch))
+        polls += 1
         time.sleep(0.01)  # a 10,000 send takes about half a second
     elapsed = time.perf_counter() - start
     backends = _postgres_backends()
@@ -160,7 +164,7 @@ def _send_once(
     arrived = check() - before
     if counts[Delivery.Status.SENT] != n or arrived != n:
         raise RuntimeError(f"sent {counts}, the receiving end saw {arrived}, expected {n}")
-    return elapsed, peak, cpu
+    return elapsed, peak, cpu, max(pss, procs.pss_mb(watch))
 
 
 def _end_to_end(
@@ -173,12 +177,14 @@ def _end_to_end(
         worker = procs.celery_worker(f"{name}-worker-{n}", worker_env)
         try:
             pool = worker.children()
-            rates, peaks, cpus = [], [], []
+            rates, peaks, cpus, psss = [], [], [], []
             for _ in range(ctx.runs):
-                elapsed, peak, cpu = _send_once(ctx, n, check, [worker.pid, *pool], stand_in)
+                run = _send_once(ctx, n, check, [worker.pid, *pool], stand_in)
+                elapsed, peak, cpu, pss = run
                 rates.append(n / elapsed)
                 peaks.append(peak)
                 cpus.append(cpu)
+                psss.append(pss)
             hwm = procs.peak_rss_mb([worker.pid, *pool])
         finally:
             worker.stop()
@@ -188,6 +194,8 @@ def _end_to_end(
             "messages_per_s_runs": spread(rates),
             "peak_worker_rss_mb": round(max(hwm.values()), 1),
             "peak_worker_rss_total_mb": round(sum(hwm.values()), 1),
+            # pages the pool shares with the parent count once: the memory they take
+            "peak_worker_pss_total_mb": round(max(psss), 1),
             "cpu_us_per_message": {
                 part: round(statistics.median(c[part] for c in cpus), 1) for part in cpus[0]
             },
@@ -196,6 +204,7 @@ def _end_to_end(
     out["messages_per_s"] = headline["messages_per_s"]
     out["peak_worker_rss_mb"] = headline["peak_worker_rss_mb"]
     out["peak_worker_rss_total_mb"] = headline["peak_worker_rss_total_mb"]
+    out["peak_worker_pss_total_mb"] = headline["peak_worker_pss_total_mb"]
     out["n"] = list(ctx.sizes)
     out["runs"] = ctx.runs
     out["smtp_connections_per_process"] = settings.DELIVERY_SMTP_CONNECTIONS

@@ -141,6 +141,19 @@ def rss_mb(pids: list[int]) -> dict[int, float]:
     return {pid: _status_kb(pid, "VmRSS") / 1024 for pid in pids}
 
 
+def pss_mb(pids: list[int]) -> float:
+    """The memory these processes take together: each one's proportional set size (a
+    page shared by n processes counts 1/n in each), summed."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total / 1024
+
+
 def peak_rss_mb(pids: list[int]) -> dict[int, float]:
     """The high-water mark of each process's resident memory since it started."""
     return {pid: _status_kb(pid, "VmHWM") / 1024 for pid in pids}

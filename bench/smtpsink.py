@@ -8,8 +8,8 @@ server gives, parsing bytes with no per-line objects, so the sink is not what is
 `--reply-delay` and `--data-delay` make it answer like a relay: each reply that long
 after the one before it on the same connection (or after its command came), and the
 reply to a message's content after `--data-delay` (the relay writing its queue file),
-connections independent of each other. (The event loop's timers have a resolution of
-about a millisecond.)
+connections independent of each other. It waits with select(2), whose timeout is in
+microseconds (epoll's is in milliseconds, which would round each 0.5 ms up to 1).
 
     python -m bench.smtpsink --port 2525 [--reply-delay 0.0005 --data-delay 0.003]
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import selectors
 import signal
 
 STATS = {"messages": 0, "bytes": 0}
@@ -129,8 +130,13 @@ def main() -> None:
     parser.add_argument("--data-delay", type=float, default=0.0, help="seconds to take a message")
     args = parser.parse_args()
     DELAYS.update(reply=args.reply_delay, data=args.data_delay)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(
+            loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())
+        ) as runner,
+    ):
+        runner.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

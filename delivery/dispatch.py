@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from delivery import transports
 from delivery.models import Delivery, SendJob
 from issues import services as editorial
 from issues.models import Issue
@@ -22,7 +23,9 @@ Status = Delivery.Status
 
 
 def chunk_size(rate: int | None) -> int:
-    size = settings.DELIVERY_CHUNK_SIZE
+    """Rows a chunk task claims: DELIVERY_CHUNK_SIZE, or as many as keep every lane of
+    the transport busy (an ESP's calls in flight, each a whole batch)."""
+    size = max(settings.DELIVERY_CHUNK_SIZE, transports.rows_to_fill_lanes())
     # A rate-limited chunk must finish well within its lease.
     return max(1, min(size, rate * settings.DELIVERY_LEASE_SECONDS // 3)) if rate else size
 

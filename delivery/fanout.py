@@ -58,9 +58,9 @@ def _last_id(cursor) -> int:
     return cursor.fetchone()[0]
 
 
-# The columns the engine's queries filter on. Their statistics take a third of the time
-# of the whole table's (8 against 21 to 28 ms for 10,000 rows: the addresses are the
-# costly ones); autovacuum analyzes the rest later.
+# The columns the engine's queries filter on; the addresses' statistics are the costly
+# ones and none of its queries needs them (see docs/benchmarks.md); autovacuum analyzes
+# the rest later.
 _PLANNED = ("id", "issue", "status", "next_attempt_at", "claim", "enqueued_at", "lease_until")
 
 
