@@ -1,6 +1,8 @@
-"""Sending one chunk: its rows claimed with a conditional UPDATE and a lease, each
-subscription checked again, the messages sent over one connection with no transaction
-open, and every row's outcome recorded as the chunk goes."""
+"""Sending one chunk: its rows claimed (`claim`), the messages sent through several
+connections at once (`lanes`) with no transaction open, and every row's outcome
+recorded (`record`) as the chunk goes, at least every RECORD_EVERY messages or
+RECORD_SECONDS. The step loop (`_send`) has one place between steps, where the chunk
+takes its rate-limit slots and renews its lease."""
 
 from __future__ import annotations
 

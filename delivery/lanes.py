@@ -42,7 +42,11 @@ class Lanes:
             thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            # The chunk failed (its record could not be written): what no lane took yet
+            # stays claimed, to go when its lease runs out, rather than go unrecorded.
+            self.untaken()
         self.close()
         for thread in self._threads:
             thread.join()

@@ -1,6 +1,7 @@
 """Starting, pausing, resuming and cancelling an issue's delivery, and test sends: the
 editor's actions. The engine behind them has a module per step: `preflight`,
-`fanout`, `dispatch`, `chunk` (claim, send, record), `sweep`, `progress`.
+`fanout`, `dispatch`, `claim`, `chunk` (with `lanes`, `rate` and `record`), `sweep`,
+`progress`; the ways to send are in `transports`.
 
 The database is the source of truth; the broker only says "look now"."""
 
