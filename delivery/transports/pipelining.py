@@ -52,8 +52,12 @@ def send(
     sender, size = rendered.envelope_from, smtp.has_extn("size")
     held: tuple[int, bytes] | None = None  # DATA accepted; its content goes next
     pending: list = []  # taken, not started
+    done = Outcome()  # reported a unit at a time
     while True:
         if not pending:
+            if done:
+                report(done)
+                done = Outcome()
             # Wait for more only with nothing held: held content goes out at once.
             unit = take(held is None)
             if unit is not None:
@@ -68,7 +72,7 @@ def send(
             try:
                 rcpt = envelope_address(recipient.email)
             except UnicodeError as exc:
-                report(Outcome().fail([delivery_id], failure(exc)))
+                done.fail([delivery_id], failure(exc))
                 continue
             raw = rendered.as_bytes(recipient, date=date)
             option = f" SIZE={len(raw)}" if size else ""
@@ -78,7 +82,7 @@ def send(
             smtp.send(b"".join(out))
             if held is not None:
                 code, reply = smtp.getreply()
-                report(_outcome(held[0], code, reply))
+                done.merge(_outcome(held[0], code, reply))
                 held = None
             if current is not None:
                 replies = [smtp.getreply() for _ in range(3)]  # MAIL, RCPT, DATA
@@ -90,7 +94,7 @@ def send(
                     smtp.send(b".\r\n")
                     smtp.getreply()
                 code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
-                report(_outcome(current[0], code, reply, ours=mail != 250))
+                done.merge(_outcome(current[0], code, reply, ours=mail != 250))
                 current = None
                 if code == 421:
                     raise smtplib.SMTPServerDisconnected(smtp_failure(code, reply).reason)

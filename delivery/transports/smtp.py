@@ -18,6 +18,8 @@ from delivery.transports import pipelining
 from delivery.transports.base import Batch, Outcome, Report, Take, Transport
 from monitor_site.retry import SendFailure, failure
 
+UNIT = 8  # messages a connection takes at a time, at most
+
 
 class SmtpTransport(Transport):
     def __init__(self) -> None:
@@ -28,6 +30,13 @@ class SmtpTransport(Transport):
         # closing a broken connection may fail too
         with contextlib.suppress(Exception):
             self.backend.close()
+
+    def units(self, batch: Batch) -> list[Batch]:
+        """A few messages at a time, fewer where the chunk is small: each connection
+        keeps pipelining from one unit into the next, and the last units of a chunk
+        are spread over the connections."""
+        size = max(1, min(UNIT, len(batch) // (self.lanes * UNIT)))
+        return [batch[i : i + size] for i in range(0, len(batch), size)]
 
     def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
         outcome, items = Outcome(), list(batch)
