@@ -316,7 +316,7 @@ def smtp_limit(ctx) -> dict:
 
 
 def esp_limit(ctx) -> dict:
-    captured = limits.esp_body(ctx.issue, 0)
+    captured = limits.esp_body(ctx.issue)
     rate = lambda port, n: limits.esp_limit_rate(captured, port, n)  # noqa: E731
     zero = _limit(ctx, "esp_limit", lambda: procs.esp_stub(ctx.env), rate)
     real = _limit(ctx, "esp_limit_real", lambda: procs.esp_stub(ctx.env, delay=ESP_REAL), rate)

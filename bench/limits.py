@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 import time
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
 from django.conf import settings
 from django.test.utils import override_settings
 from django.utils import timezone
-from requests.adapters import BaseAdapter
 
 from delivery.rendering import Recipient, rendered_issue
 from delivery.transports import AnymailTransport
@@ -124,44 +124,51 @@ def smtp_limit_rate(messages: list, port: int, n: int) -> float:
 # --- ESP ----------------------------------------------------------------------------
 
 
-class _Capture(BaseAdapter):
-    """A requests transport adapter that keeps the request and answers as Mailgun."""
+class _Capture(BaseHTTPRequestHandler):
+    """Answers as Mailgun does and keeps what it was sent."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[requests.PreparedRequest] = []
+    protocol_version = "HTTP/1.1"
+    captured: list[tuple[str, dict[str, str], bytes]] = []
 
-    def send(self, request, **kwargs):
-        self.requests.append(request)
-        response = requests.Response()
-        response.status_code = 200
-        response._content = b'{"id": "<limit@example.org>", "message": "Queued."}'
-        response.headers["Content-Type"] = "application/json"
-        response.request = request
-        return response
-
-    def close(self) -> None:
+    def log_message(self, *args: object) -> None:
         pass
 
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.captured.append((self.path, dict(self.headers.items()), body))
+        answer = b'{"id": "<limit@example.org>", "message": "Queued. Thank you."}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
 
-def esp_body(issue, port: int) -> tuple[bytes, dict[str, str], str]:
-    """The form anymail's Mailgun backend sends for a batch of 1,000 of our recipients:
-    body, headers, path."""
-    capture = _Capture()
-    with (
-        override_settings(
-            EMAIL_BACKEND="anymail.backends.mailgun.EmailBackend",
-            ANYMAIL={"MAILGUN_API_KEY": "key-bench", "MAILGUN_API_URL": "http://127.0.0.1/v3"},
-        ),
-        AnymailTransport("mailgun") as transport,
-    ):
-        transport.backend.session.mount("http://", capture)
-        transport.send(rendered_issue(issue), _recipients(issue, 1000))
-    (request,) = capture.requests
-    body = request.body if isinstance(request.body, bytes) else request.body.encode()
-    path = request.path_url
-    headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
-    return body, headers, path
+
+def esp_body(issue) -> tuple[bytes, dict[str, str], str]:
+    """The form anymail's Mailgun backend sends for a batch of 1,000 of our recipients,
+    as a local server received it: body, headers, path."""
+    _Capture.captured = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/v3"
+    try:
+        with (
+            override_settings(
+                EMAIL_BACKEND="anymail.backends.mailgun.EmailBackend",
+                ANYMAIL={"MAILGUN_API_KEY": "key-bench", "MAILGUN_API_URL": url},
+            ),
+            AnymailTransport("mailgun") as transport,
+        ):
+            outcome = transport.send(rendered_issue(issue), _recipients(issue, 1000))
+    finally:
+        server.shutdown()
+        server.server_close()
+    if len(outcome.sent) != 1000 or len(_Capture.captured) != 1:
+        raise RuntimeError(f"the batch to capture did not go: {outcome}")
+    path, headers, body = _Capture.captured[0]
+    skip = {"content-length", "host", "connection"}
+    return body, {k: v for k, v in headers.items() if k.lower() not in skip}, path
 
 
 async def _esp_connection(port: int, head: bytes, body: bytes, calls: int) -> None:
