@@ -88,7 +88,7 @@ def render(ctx, *, n: int = 10_000) -> dict:
         start = time.perf_counter()
         # as a chunk of the engine's does: the link signers looked up once
         unsubscribe = tokens.url_maker(tokens.UNSUBSCRIBE, "unsubscribe")
-        preferences = tokens.url_maker(tokens.PREFERENCES, "preferences")
+        preferences = tokens.url_maker(tokens.FOOTER_PREFERENCES, "preferences")
         for r in rows:
             raw = rendered.as_bytes(
                 Recipient.for_subscription(

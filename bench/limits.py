@@ -32,7 +32,7 @@ DISTINCT = 2000  # messages built beforehand, sent round and round
 
 def _recipients(issue, n: int) -> list[tuple[int, Recipient]]:
     unsubscribe = tokens.url_maker(tokens.UNSUBSCRIBE, "unsubscribe")
-    preferences = tokens.url_maker(tokens.PREFERENCES, "preferences")
+    preferences = tokens.url_maker(tokens.FOOTER_PREFERENCES, "preferences")
     return [
         (
             i,

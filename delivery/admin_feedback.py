@@ -1,6 +1,10 @@
 """ESP feedback in the admin: deliveries, their events, and each subscriber's delivery
 history. All read-only: these are records of what happened, changed only by the send
-pipeline and the webhooks. (The suppression list is in subscriptions/admin.py.)"""
+pipeline and the webhooks. (The suppression list is in subscriptions/admin.py.)
+
+A subscriber's page shows the history to those who may view deliveries; the URL a reader
+clicked, which may be their own unsubscribe or preferences link, only to those who may
+see readers' links (READERS_LINKS)."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from delivery.models import Delivery, DeliveryEvent
+from delivery.permissions import READERS_LINKS
 from subscriptions.admin import SubscriberAdmin
 from subscriptions.models import Subscriber, Suppression
 
@@ -31,6 +36,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+def clicked_url_hidden(request: HttpRequest, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """An event's fields without the clicked URL, unless the user may see readers' links."""
+    if request.user.has_perm(READERS_LINKS):
+        return fields
+    return tuple(f for f in fields if f != "url")
+
+
 class DeliveryEventInline(admin.TabularInline):
     model = DeliveryEvent
     fk_name = "delivery"
@@ -39,6 +51,9 @@ class DeliveryEventInline(admin.TabularInline):
     readonly_fields = fields
     ordering = ("occurred_at", "id")
     can_delete = False
+
+    def get_fields(self, request: HttpRequest, obj: object = None):
+        return clicked_url_hidden(request, self.fields)
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -109,6 +124,9 @@ class DeliveryEventAdmin(ReadOnlyAdmin):
     )
     readonly_fields = fields
 
+    def get_fields(self, request: HttpRequest, obj: DeliveryEvent | None = None):
+        return clicked_url_hidden(request, self.fields)
+
     @admin.display(description="delivery")
     def delivery_link(self, obj: DeliveryEvent) -> str:
         if obj.delivery_id is None:
@@ -146,7 +164,7 @@ class SubscriberWithHistoryAdmin(SubscriberAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Subscriber | None = None):
         fieldsets = super().get_fieldsets(request, obj)
-        if obj is None:
+        if obj is None or not request.user.has_perm("delivery.view_delivery"):
             return fieldsets
         return (*fieldsets, ("Delivery history", {"fields": ("delivery_history",)}))
 

@@ -10,6 +10,7 @@ people's addresses, needs that permission or `delivery.view_delivery`."""
 
 from __future__ import annotations
 
+from csp.constants import UNSAFE_INLINE
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -25,14 +26,15 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from delivery import charts, preflight, progress, reports, services
+from delivery import health, preflight, progress, reports, services
 from delivery.models import DeliveryEvent, SendJob
 from delivery.rendering import RenderedIssue, sample_recipient
 from issues import admin as issues_admin
 from issues import services as editorial
 from issues.models import Issue
+from monitor_site import charts
+from monitor_site.sandboxed import sandboxed_document
 
 SEND = editorial.SEND
 # Statuses in which an issue has not gone out yet: the preview page runs preflight.
@@ -142,6 +144,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 "can_send": request.user.has_perm(SEND),
                 "job": job,
                 "progress": progress.progress_snapshot(job=job) if job else None,
+                "warning": health.issue_warning(issue=obj, job=job),
                 "checks": (
                     preflight.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
                 ),
@@ -175,17 +178,14 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             ),
         )
 
-    @xframe_options_sameorigin
+    # Editor content is sanitized already; the sandbox keeps any slip from running here.
+    # The email's CSS is inlined into style attributes, and its images may be anywhere.
+    @sandboxed_document(img_src=["*", "data:"], style_src=[UNSAFE_INLINE])
     def preview_html_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """The HTML part, exactly as a subscriber gets it, for the preview's iframe."""
         issue = self._viewable(request, object_id)
         html = RenderedIssue(issue).html.fill(sample_recipient())
-        response = HttpResponse(html, content_type="text/html; charset=utf-8")
-        # Editor content is sanitized already; this keeps any slip from running here.
-        response["Content-Security-Policy"] = (
-            "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
-        )
-        return response
+        return HttpResponse(html, content_type="text/html; charset=utf-8")
 
     # --- actions (POST, issues.send_issue) ----------------------------------------
 
@@ -344,8 +344,10 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
     # --- progress and report ------------------------------------------------------
 
     def progress_view(self, request: HttpRequest, object_id: int) -> JsonResponse:
-        """Counts, percent, rate and time left, for the change form's progress bar.
-        Three queries beyond the session and permissions: none grows with the audience."""
+        """Counts, percent, rate and time left, for the change form's progress bar, and
+        the warning of a stalled send. Four queries beyond the session and permissions
+        while the send runs (the cached answer of who consumes `send`); none grows with
+        the audience (a send's rows are read only once it is late)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         job = SendJob.objects.filter(issue_id=object_id).select_related("issue").first()
@@ -354,6 +356,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             return JsonResponse(progress.progress_snapshot(job=None).as_json())
         data = progress.progress_snapshot(job=job).as_json()
         data["issue_status"] = job.issue.status
+        data["warning"] = health.send_health(job=job).message
         return JsonResponse(data)
 
     def _may_see_recipients(self, request: HttpRequest) -> bool:

@@ -22,7 +22,7 @@ from delivery.rendering import Recipient, RenderedIssue, rendered_issue
 from delivery.transports import Batch, Outcome, names_needed, transport
 from issues.models import Issue
 from monitor_site.retry import SendFailure
-from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, url_maker
+from subscriptions.tokens import FOOTER_PREFERENCES, UNSUBSCRIBE, url_maker
 
 Status = Delivery.Status
 # Outcomes are recorded at least this often, so that a worker killed mid-chunk leaves
@@ -72,7 +72,7 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
     result.claimed += claim.claimed
     result.skipped += claim.skipped
     unsubscribe = url_maker(UNSUBSCRIBE, "unsubscribe")
-    preferences = url_maker(PREFERENCES, "preferences")
+    preferences = url_maker(FOOTER_PREFERENCES, "preferences")
     batch = [
         (
             delivery_id,

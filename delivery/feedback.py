@@ -9,9 +9,17 @@ Rules kept here:
 * Hard bounces, rejects of bad recipients and complaints put the address on the
   suppression list (which ends its subscriptions as bounced or complained); an ESP-side
   unsubscribe ends them as unsubscribed.
+* Only an event about mail we sent changes anything: one that matches a delivery (by
+  our delivery id in its metadata, by the ESP message id we recorded, or as the latest
+  delivery sent to the address). Any other event, such as a bounce for an address we
+  never mailed, is stored for the record and changes nothing.
 * Transient failures are recorded only, until the address has failed transiently for
   TRANSIENT_LIMIT different issues in a row; then it is suppressed as bounced.
 * Nothing here ever lifts a suppression: a late `delivered` or `opened` is just recorded.
+  Nor does an event older than staff's latest lift of the address's suppression put it
+  back (a late copy of the bounce they already weighed): it is recorded only, and the
+  run of transient failures starts again at the lift.
+* A click's URL is kept only if it is http or https; the event is stored either way.
 
 Everything runs inside the webhook request: a handful of indexed queries per event, and
 the suppression is durable the moment the ESP gets its 200.
@@ -25,11 +33,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from anymail.signals import AnymailTrackingEvent, RejectReason
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
+from django.db.models import Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -190,14 +200,15 @@ def _known_issue_id(metadata: Mapping[str, Any]) -> int | None:
     return None
 
 
-def transient_run(*, email: str) -> int:
+def transient_run(*, email: str, since: datetime | None = None) -> int:
     """How many different issues (or messages) failed transiently for this address since
-    it last received something."""
-    rows = (
-        DeliveryEvent.objects.filter(email=email)
-        .order_by("-occurred_at", "-id")
-        .values_list("kind", "issue_id", "esp_message_id", "pk")[:TRANSIENT_WINDOW]
-    )
+    it last received something (and since `since`), counting events about our deliveries."""
+    rows = DeliveryEvent.objects.filter(email=email, delivery__isnull=False)
+    if since is not None:
+        rows = rows.filter(occurred_at__gte=since)
+    rows = rows.order_by("-occurred_at", "-id").values_list(
+        "kind", "issue_id", "esp_message_id", "pk"
+    )[:TRANSIENT_WINDOW]
     failed: set[tuple[str, object]] = set()
     for kind, issue_id, message_id, pk in rows:
         if kind in RECEIVED:
@@ -212,12 +223,48 @@ def transient_run(*, email: str) -> int:
     return len(failed)
 
 
+def last_lift(*, email: str) -> datetime | None:
+    """When staff last lifted a suppression of this address, if ever."""
+    lifted = Suppression.objects.filter(email=email, lifted_at__isnull=False)
+    return lifted.aggregate(at=Max("lifted_at"))["at"]
+
+
+def click_url(event: AnymailTrackingEvent) -> str:
+    """The clicked URL if it is a web address: anything else (javascript:, data:) would
+    become a live link in the admin."""
+    url = str(event.click_url or "")[:2000]
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+    return url if scheme in ("http", "https") else ""
+
+
 def _valid_email(email: str) -> bool:
     try:
         validate_email(email)
     except ValidationError:
         return False
     return True
+
+
+def suppression_due(
+    *, kind: str, event: AnymailTrackingEvent, email: str, at: datetime
+) -> str | None:
+    """The suppression a new event about one of our deliveries applies, or None: what
+    the event calls for by itself, or the end of a run of transient failures; never for
+    an event that happened before staff last lifted the address's suppression."""
+    if not _valid_email(email):
+        return None
+    reason = suppression_reason(kind, event)
+    if reason is None and kind != Kind.DEFERRED:
+        return None
+    lifted = last_lift(email=email)
+    if lifted is not None and at < lifted:
+        return None
+    if reason is None and transient_run(email=email, since=lifted) >= TRANSIENT_LIMIT:
+        return Reason.BOUNCED
+    return reason
 
 
 def event_record(*, esp: str, event: AnymailTrackingEvent) -> Recorded:
@@ -247,21 +294,16 @@ def event_record(*, esp: str, event: AnymailTrackingEvent) -> Recorded:
                 "description": "\n".join(
                     str(part) for part in (event.description, event.mta_response) if part
                 ),
-                "url": str(event.click_url or "")[:2000],
+                "url": click_url(event),
                 "occurred_at": at,
             },
         )
         if not created:
             return Recorded(record, created=False)
-        reason = suppression_reason(kind, event)
-        if (
-            reason is None
-            and kind == Kind.DEFERRED
-            and email
-            and transient_run(email=email) >= TRANSIENT_LIMIT
-        ):
-            reason = Reason.BOUNCED
-        if reason is None or not _valid_email(email):
+        reason = None
+        if delivery is not None:
+            reason = suppression_due(kind=kind, event=event, email=email, at=at)
+        if reason is None:
             return Recorded(record, created=True)
         source = f"{esp} webhook: {kind}" + (
             f" ({event.reject_reason})" if event.reject_reason else ""

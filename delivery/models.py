@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from issues.models import Issue, Publication
 from subscriptions.models import Subscriber, Subscription
@@ -32,6 +33,9 @@ class SendJob(models.Model):
     last_id = models.BigIntegerField(null=True, blank=True)
     cursor = models.BigIntegerField(default=0)
     handed_out_at = models.DateTimeField(null=True, blank=True)
+    # When a step of the send last recorded its outcomes (or the send started or
+    # resumed), to within a few seconds: what tells a stalled send (delivery/health.py).
+    progressed_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return f"{self.issue} ({self.get_state_display()})"
@@ -93,6 +97,8 @@ class Delivery(models.Model):
 
     class Meta:
         verbose_name_plural = "deliveries"
+        # The permission that shows readers' signed links (delivery/permissions.py).
+        permissions = [("view_outbox", "Can read the outbox and readers' links")]
         constraints = [
             models.UniqueConstraint(fields=["issue", "subscriber"], name="delivery_unique_pair")
         ]

@@ -1,6 +1,6 @@
 """Recording what happened to the rows of a chunk, step by step, with no transaction
 open across the network: sent (with the ESP's message id), retried later with backoff,
-or failed with the reason."""
+or failed with the reason. Each record moves the send's progress on (`health`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from delivery import health
 from delivery.models import Delivery, MessageId
 from delivery.transports import Outcome
 from monitor_site.retry import backoff
@@ -76,6 +77,7 @@ def outcomes_record(
                 **final,
             )
     held.difference_update(outcome.sent, outcome.failed, outcome.retry)
+    health.progress_record(issue_id=issue_id)
 
 
 def message_ids_record(*, issue_id: int, sent_by_id: dict[str, list[int]]) -> None:

@@ -32,7 +32,7 @@ from django.utils import timezone
 from issues.markdown import render_markdown
 from issues.models import Issue
 from monitor_site.emails import one_line
-from subscriptions.tokens import preferences_url, unsubscribe_url
+from subscriptions.tokens import footer_preferences_url, unsubscribe_url
 
 FIELDS = ("email", "name", "unsubscribe_url", "preferences_url")
 _PLACEHOLDER = re.compile(r"@@MONITOR_(EMAIL|NAME|UNSUBSCRIBE_URL|PREFERENCES_URL)@@")
@@ -66,7 +66,7 @@ class Recipient(NamedTuple):
         name: str,
         format: str = "html",
         unsubscribe: Callable[[int], str] = unsubscribe_url,
-        preferences: Callable[[int], str] = preferences_url,
+        preferences: Callable[[int], str] = footer_preferences_url,
     ) -> Recipient:
         """`unsubscribe` and `preferences` make the links (`tokens.url_maker`, once for
         a chunk of recipients)."""

@@ -3,7 +3,7 @@ recipients. Read-only; each function is a fixed number of queries whatever the a
 
 from __future__ import annotations
 
-import csv
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,6 +14,7 @@ from django.db.models.functions import TruncHour
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from delivery.progress import status_counts
 from issues.models import Issue
+from monitor_site.csvcells import csv_lines
 from subscriptions.models import Subscription
 
 Status = Delivery.Status
@@ -147,21 +148,8 @@ def recipient_row(delivery: Delivery) -> tuple[str, str, str, int, str]:
 CSV_HEADER = ("email", "status", "reason", "attempts", "last_attempt")
 
 
-def _cell(value: object) -> object:
-    # A reason comes from a remote mail server: never let a spreadsheet run it.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 def failed_recipients_csv(issue: Issue) -> Iterator[str]:
-    """The failed recipients as CSV lines, streamed from one query."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_HEADER)
-    for delivery in failed_recipients(issue).iterator(chunk_size=2000):
-        yield writer.writerow([_cell(v) for v in recipient_row(delivery)])
+    """The failed recipients as CSV lines, streamed from one query; a reason comes from a
+    remote mail server, so its cells are escaped like every export's."""
+    deliveries = failed_recipients(issue).iterator(chunk_size=2000)
+    return csv_lines(itertools.chain([CSV_HEADER], map(recipient_row, deliveries)))

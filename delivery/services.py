@@ -83,7 +83,7 @@ def send_pause(*, issue: Issue) -> bool:
 def send_resume(*, issue: Issue) -> bool:
     with transaction.atomic():
         changed = SendJob.objects.filter(issue=issue, state=SendJob.State.PAUSED).update(
-            state=SendJob.State.RUNNING
+            state=SendJob.State.RUNNING, progressed_at=timezone.now()
         )
         if changed:
             # Rows handed out before the pause lost their tasks' attention: hand out anew.

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from issues import services
+from issues.markdown import IMAGE_SOURCES, render_markdown
 from issues.models import Article, Issue, IssueEvent, MastheadMember, Publication, Volume
+from issues.printing import issue_pdf
+from monitor_site.sandboxed import sandboxed_document
+
+
+@sandboxed_document(img_src=IMAGE_SOURCES)
+def markdown_preview(request: HttpRequest, text: str, *, title: str) -> HttpResponse:
+    """Markdown rendered as the archive shows it (render_markdown, the site's stylesheet),
+    as a document of its own for a sandboxed frame: what any preview of editor text
+    answers with."""
+    return render(
+        request,
+        "issues/admin/markdown_preview.html",
+        {"title": title, "html": mark_safe(render_markdown(text))},  # noqa: S308 - sanitized
+    )
 
 
 class MastheadInline(admin.TabularInline):
@@ -31,6 +47,10 @@ class PublicationAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "slug", "description", "active")}),
         ("Sending", {"fields": ("sender_name", "sender_email", "reply_to", "list_id_domain")}),
         ("Delivery", {"fields": ("messages_per_second", "requires_approval")}),
+        (
+            "Moving legacy readers to email",
+            {"fields": ("invitation_first_reminder_days", "invitation_second_reminder_days")},
+        ),
         (
             "Publisher and footer",
             {
@@ -65,10 +85,11 @@ class ArticleInline(admin.StackedInline):
     def preview(self, article: Article) -> str:
         if not article.pk:
             return "Shown here once saved."
-        # body_html went through render_markdown: sanitized by nh3.
+        # In a sandboxed frame, not in this page: nothing in the body can reach the admin.
         return format_html(
-            '<div class="article-preview" style="max-width:40rem">{}</div>',
-            mark_safe(article.body_html),  # noqa: S308
+            '<iframe class="article-preview" sandbox title="{}" src="{}"></iframe>',
+            f"{article.headline or 'Article'}, rendered",
+            reverse("admin:issues_issue_article_preview", args=[article.issue_id, article.pk]),
         )
 
     def get_extra(self, request: HttpRequest, obj: Issue | None = None, **kwargs) -> int:
@@ -205,8 +226,41 @@ class IssueAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.transition_view),
                 name="issues_issue_transition",
             ),
+            path(
+                "<int:object_id>/articles/<int:article_id>/preview/",
+                self.admin_site.admin_view(self.article_preview_view),
+                name="issues_issue_article_preview",
+            ),
+            path(
+                "<int:object_id>/print/",
+                self.admin_site.admin_view(self.print_view),
+                name="issues_issue_print",
+            ),
             *super().get_urls(),
         ]
+
+    def article_preview_view(self, request: HttpRequest, object_id: int, article_id: int):
+        """An article's saved body, rendered, for the frame on the issue's page."""
+        article = get_object_or_404(
+            Article.objects.select_related("issue"), pk=article_id, issue_id=object_id
+        )
+        if not self.has_view_permission(request, article.issue):
+            raise PermissionDenied
+        return markdown_preview(request, article.body, title=str(article))
+
+    def print_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The print edition as a PDF download, for whoever may view the issue."""
+        issue = get_object_or_404(
+            Issue.objects.select_related("publication", "volume"), pk=object_id
+        )
+        if not self.has_view_permission(request, issue):
+            raise PermissionDenied
+        filename = f"{issue.publication.slug}-{issue.volume.number}-{issue.number}.pdf"
+        return HttpResponse(
+            issue_pdf(issue),
+            content_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
 
     def transition_view(self, request: HttpRequest, object_id: int, name: str):
         if request.method != "POST":

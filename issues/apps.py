@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class IssuesConfig(AppConfig):
@@ -7,6 +6,6 @@ class IssuesConfig(AppConfig):
     verbose_name = "Editorial"
 
     def ready(self) -> None:
-        from issues.permissions import ensure_groups_after_migrate
+        from issues.permissions import GROUPS, keep_groups
 
-        post_migrate.connect(ensure_groups_after_migrate, sender=self)
+        keep_groups(self, GROUPS)

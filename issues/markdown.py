@@ -48,6 +48,9 @@ ALLOWED_ATTRIBUTES = {
     "th": {"align"},
 }
 URL_SCHEMES = frozenset({"http", "https", "mailto"})
+# Where an image in rendered Markdown may come from, for the Content-Security-Policy
+# (img-src) of the pages that show it: anywhere on the web, as render_markdown allows.
+IMAGE_SOURCES = ("http:", "https:")
 
 
 _HEADING = re.compile(r"<(/?)h([1-6])>")

@@ -26,6 +26,7 @@ RESERVED_SLUGS = frozenset(
         "media",
         "feed",
         "feeds",
+        "join",
     }
 )
 
@@ -64,6 +65,20 @@ class Publication(models.Model):
     requires_approval = models.BooleanField(
         default=False, help_text="Confirmed subscription requests wait for staff approval."
     )
+    # Legacy readers invited to move to email who have not answered are reminded twice,
+    # this many days after the invitation; empty for no reminder.
+    invitation_first_reminder_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=7,
+        help_text="Days after the invitation to email the first reminder; empty for none.",
+    )
+    invitation_second_reminder_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        default=21,
+        help_text="Days after the invitation to email the second reminder; empty for none.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -75,6 +90,21 @@ class Publication(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("issues:archive", kwargs={"pub": self.slug})
+
+    def clean(self) -> None:
+        first, second = self.invitation_first_reminder_days, self.invitation_second_reminder_days
+        if first is not None and second is not None and second <= first:
+            raise ValidationError(
+                {"invitation_second_reminder_days": "Make it later than the first reminder."}
+            )
+        if 0 in (first, second):
+            raise ValidationError("A reminder goes at least one day after the invitation.")
+
+    @property
+    def invitation_reminder_days(self) -> list[int]:
+        """The days after an invitation on which reminders go, in order."""
+        days = (self.invitation_first_reminder_days, self.invitation_second_reminder_days)
+        return sorted(d for d in days if d)
 
     @property
     def from_address(self) -> str:
@@ -148,6 +178,23 @@ class IssueQuerySet(models.QuerySet):
 
     def in_publication(self, publication: Publication) -> IssueQuerySet:
         return self.filter(publication=publication)
+
+    def cited(self, slug: str, volume: int, number: int) -> Issue:
+        """The issue cited as publication slug, volume and number; Issue.DoesNotExist
+        names the first of the three that does not exist."""
+        issue = (
+            self.select_related("publication", "volume")
+            .filter(publication__slug=slug, volume__number=volume, number=number)
+            .first()
+        )
+        if issue is not None:
+            return issue
+        publication = Publication.objects.filter(slug=slug).first()
+        if publication is None:
+            raise Issue.DoesNotExist(f"No publication with the slug {slug!r}.")
+        if not publication.volumes.filter(number=volume).exists():
+            raise Issue.DoesNotExist(f"{publication.name} has no volume {volume}.")
+        raise Issue.DoesNotExist(f"{publication.name}, Volume {volume} has no issue {number}.")
 
 
 class Issue(models.Model):

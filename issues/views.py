@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 
+from csp.decorators import csp_update
 from django.conf import settings
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.http import HttpRequest, HttpResponse
@@ -16,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import cache_page
 
 from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
+from issues.markdown import IMAGE_SOURCES
 from issues.models import Article, Issue, Publication
 
 SEARCH_LIMIT = 50
@@ -85,6 +87,8 @@ def _issue_urls(mentions: list[Mention]) -> dict[tuple[str, date], str]:
 ISSUE_PAGE_SECONDS = 60
 
 
+# Articles may show images from elsewhere; outside cache_page, so that cached pages say so too.
+@csp_update({"img-src": list(IMAGE_SOURCES)})
 @cache_page(ISSUE_PAGE_SECONDS, cache="pages")
 def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> HttpResponse:
     """One sent issue with every article, the masthead and the publisher's footer.

@@ -11,10 +11,14 @@ from email.policy import default
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.core.mail import EmailMessage as DjangoEmailMessage
 from django.core.mail.backends.base import BaseEmailBackend
 from django.http import HttpRequest
 from django.utils import timezone
+
+from delivery.permissions import READERS_LINKS
 
 NAME = re.compile(r"\d{8}T\d{12}-[0-9a-f]{12}\.eml")
 
@@ -70,6 +74,13 @@ def is_active() -> bool:
     return settings.EMAIL_BACKEND == "monitor_site.outbox.OutboxBackend"
 
 
-def context(request: HttpRequest) -> dict[str, bool]:
-    """Template context: whether the admin should offer the outbox."""
-    return {"outbox_active": is_active()}
+def may_read(user: AbstractBaseUser | AnonymousUser) -> bool:
+    """Whether `user` may read the outbox: its messages carry readers' signed links, which
+    act for those readers, so staff need the permission that shows them."""
+    return user.is_staff and user.has_perm(READERS_LINKS)
+
+
+def context(request: HttpRequest) -> dict[str, object]:
+    """Template context: whether the admin should offer the outbox, asked only by the
+    templates that show the link (a public page never loads the user for it)."""
+    return {"outbox_offered": lambda: is_active() and may_read(request.user)}

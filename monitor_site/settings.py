@@ -12,7 +12,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MONITOR_VAR_DIR") or BASE_DIR / "var")
@@ -87,6 +89,7 @@ INSTALLED_APPS = [
     "anymail",
     "axes",
     "import_export",
+    "csp",
     "monitor_site",
     "issues",
     "subscriptions",
@@ -95,6 +98,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # before WhiteNoise, so that static files carry the policy as well
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -159,19 +164,6 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USING_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-        "LOCATION": "monitor_cache",
-    },
-    # Rendered archive pages, per web process: cheap to lose, never shared state.
-    "pages": {
-        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-        "LOCATION": "monitor-pages",
-        "OPTIONS": {"MAX_ENTRIES": 2000},
-    },
-}
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -213,6 +205,33 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+# Content-Security-Policy (django-csp) on every response, the admin's included: scripts,
+# styles, images, fonts and fetches only from this site, and no inline script or style.
+# Every script is a static file (Django's admin passes its data in data- attributes and
+# JSON blocks, which are not run); a template that needs an inline script gives it
+# nonce="{{ request.csp_nonce }}", and only then does the header carry a nonce. Views
+# that show other content change it with django-csp's decorators: the archive's issue
+# page lets in the images articles link (issues.markdown.IMAGE_SOURCES), the email and
+# article previews are sandboxed documents with policies of their own
+# (monitor_site.sandboxed), and django-import-export's pages let in their few inline
+# attributes by hash (subscriptions.admin.IMPORT_EXPORT_POLICY).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        # Stylesheets are static files; a style attribute or element is refused, so that
+        # injected markup cannot restyle a page into something else.
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        # As X_FRAME_OPTIONS = "DENY"; the two preview documents framed by the admin
+        # say 'self' themselves.
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Email: an outbox of .eml files by default; plain SMTP with EMAIL_URL; an ESP through
 # django-anymail with ANYMAIL_ESP and its ANYMAIL_* settings.
@@ -262,6 +281,38 @@ else:
     # Longer than any countdown we use, so that a delayed task is not redelivered early;
     # lost work is found again from the database by the sweeper, not by the broker.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 4 * 3600}
+
+# The default cache holds the rate-limit counters and the worker heartbeat, shared by
+# every process. Redis (MONITOR_CACHE_URL, else the broker's Redis server and database):
+# its INCR is atomic, so concurrent requests never pass a limit. The keys carry a
+# prefix beside Celery's own; nothing may clear that database (FLUSHDB would drop the
+# queues). Without Redis, the database cache: shared too, but its incr is a read then
+# a write, so simultaneous requests can pass a limit — enough for one development
+# server, not for production.
+_cache_url = os.environ.get("MONITOR_CACHE_URL", "").strip()
+if _cache_url:
+    _cache_url = _url("MONITOR_CACHE_URL", "", {"redis", "rediss"})
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    _cache_url = CELERY_BROKER_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _cache_url,
+        "KEY_PREFIX": "monitor",
+    }
+    if _cache_url
+    else {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "monitor_cache",
+    },
+    # Rendered archive pages, per web process: cheap to lose, never shared state.
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "monitor-pages",
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    },
+}
+
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -270,7 +321,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = 300
 CELERY_TASK_TIME_LIMIT = 360
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
+# Every queue the project uses: `celery -A monitor_site worker` with no -Q consumes all
+# of them; `-Q send` and `-Q default` split the work between workers. Each is bound with
+# its own routing key (one declared without a key is bound with the default queue's).
 CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES = (Queue("default", routing_key="default"), Queue("send", routing_key="send"))
 CELERY_TASK_ROUTES = {"delivery.tasks.send_chunk": {"queue": "send"}}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fix-up closes the database connection around every task unless told
@@ -296,10 +351,25 @@ DELIVERY_RETRY_MAX_SECONDS = 20 * 60
 DELIVERY_SMTP_CONNECTIONS = _int("MONITOR_DELIVERY_SMTP_CONNECTIONS", 16)
 DELIVERY_ESP_CALLS = _int("MONITOR_DELIVERY_ESP_CALLS", 4)
 DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half in all
+# A running send with work due and no progress this long is reported stalled (/healthz,
+# the issue's admin page, send_issue --wait).
+DELIVERY_STALL_SECONDS = _int("MONITOR_DELIVERY_STALL_SECONDS", 300)
+if DELIVERY_STALL_SECONDS < 1:
+    raise ImproperlyConfigured(
+        f"MONITOR_DELIVERY_STALL_SECONDS must be at least 1; got {DELIVERY_STALL_SECONDS}"
+    )
+# Lets a monitor read the details of /healthz (Authorization: Bearer <token>); unset,
+# only logged-in staff see them.
+HEALTHZ_TOKEN = os.environ.get("MONITOR_HEALTHZ_TOKEN", "").strip()
 
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "monitor_site.tasks.heartbeat", "schedule": 60.0},
     "delivery-sweep": {"task": "delivery.tasks.sweep", "schedule": float(DELIVERY_SWEEP_SECONDS)},
+    # reminders are due by the day; a quarter of an hour late is on time
+    "invitation-reminders": {
+        "task": "subscriptions.tasks.invitation_reminders",
+        "schedule": 15 * 60.0,
+    },
 }
 
 LOGGING = {
@@ -308,18 +378,39 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # fpdf2 subsets its fonts with fontTools, which narrates every table at INFO
+        "fontTools": {"level": "WARNING"},
+    },
 }
 
-# django-axes: lock an admin login after repeated failures from one address.
+# The client address behind proxies: how many X-Forwarded-For entries, counted from the
+# right, our own proxies wrote (monitor_site.clientip). 0: REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = _int("MONITOR_TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        f"MONITOR_TRUSTED_PROXY_COUNT must be 0 or more; got {TRUSTED_PROXY_COUNT}"
+    )
+
+# django-axes: lock an admin login after repeated failures of one username from one
+# address. The pair, not either alone: a stranger elsewhere cannot lock out `admin`.
 AXES_FAILURE_LIMIT = 10
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "monitor_site.clientip.client_ip"
 
-# django-ratelimit: counts in the database cache, shared by every web process.
+# django-import-export lets every staff user import and export unless told which of the
+# model's permissions each needs: the legacy-list import changes subscribers, the export
+# reads subscriptions.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+
+# django-ratelimit: counts in the default cache (above), per client address.
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "monitor_site.views.ratelimited"
+RATELIMIT_IP_META_KEY = "monitor_site.clientip.ratelimit_ip"
 
 LOGIN_URL = "admin:login"
 AXES_VERBOSE = False

@@ -1,15 +1,25 @@
 from __future__ import annotations
 
+import base64
+import hashlib
+
+from csp.constants import UNSAFE_HASHES
+from csp.decorators import csp_update
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import path
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from issues.models import Publication
-from subscriptions import services
+from monitor_site import charts
+from subscriptions import conversion, services
+from subscriptions.letters import invitation_letters_pdf
 from subscriptions.models import (
     ContactMessage,
     Subscriber,
@@ -21,6 +31,26 @@ from subscriptions.models import (
 from subscriptions.resources import SubscriberImportResource, SubscriptionExportResource
 
 Status = Subscription.Status
+
+
+def _hash_source(code: str) -> str:
+    """The CSP source that lets in one inline attribute value, by its SHA-256."""
+    return f"'sha256-{base64.b64encode(hashlib.sha256(code.encode()).digest()).decode()}'"
+
+
+# django-import-export's pages have inline attributes of their own: the export page two
+# style attributes and an event handler, the import preview's diffs (diff-match-patch)
+# coloured <ins> and <del>. Exactly those are let in, by their hashes ('unsafe-hashes').
+IMPORT_EXPORT_POLICY = {
+    "script-src-attr": [UNSAFE_HASHES, _hash_source("onSelectToggleChange(event)")],
+    "style-src-attr": [
+        UNSAFE_HASHES,
+        *map(
+            _hash_source,
+            ["padding: 0;", "font-weight: bold;", "background:#e6ffe6;", "background:#ffe6e6;"],
+        ),
+    ],
+}
 
 
 # --- subscribers, with the legacy-list import --------------------------------------------
@@ -64,13 +94,19 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Subscriber)
 class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
-    list_display = ("email", "name", "organization", "source", "consent_at", "created_at")
+    list_display = ("__str__", "name", "organization", "source", "consent_at", "created_at")
     list_filter = ("source", "subscriptions__status", "subscriptions__publication", "created_at")
-    search_fields = ("email", "name", "organization")
-    readonly_fields = ("consent_at", "consent_ip", "consent_form", "created_at")
+    search_fields = ("email", "name", "organization", "fax", "join_code")
+    readonly_fields = (
+        "join_code_display",
+        "consent_at",
+        "consent_ip",
+        "consent_form",
+        "created_at",
+    )
     fieldsets = (
         (None, {"fields": ("email", "name", "organization", "source")}),
-        ("Legacy channels", {"fields": ("fax", "postal_address")}),
+        ("Legacy channels", {"fields": ("fax", "postal_address", "join_code_display")}),
         ("Consent", {"fields": ("consent_at", "consent_ip", "consent_form", "created_at")}),
     )
     inlines = [SubscriptionInline]
@@ -82,6 +118,21 @@ class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The subscriptions__ filters join; one row per person all the same.
         return super().get_queryset(request).distinct()
+
+    @csp_update(IMPORT_EXPORT_POLICY)
+    def import_action(self, request: HttpRequest, **kwargs) -> HttpResponse:
+        return super().import_action(request, **kwargs)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        # A join code is found however it is typed (ABCD-EFGH, abcdefgh).
+        from subscriptions.joincodes import join_code_normalize
+
+        code = join_code_normalize(search_term)
+        return super().get_search_results(request, queryset, code or search_term)
+
+    @admin.display(description="join code")
+    def join_code_display(self, obj: Subscriber) -> str:
+        return obj.join_code_display or "-"
 
     def get_confirm_form_initial(self, request, import_form):
         initial = super().get_confirm_form_initial(request, import_form)
@@ -139,15 +190,86 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
     raw_id_fields = ("subscriber",)
     readonly_fields = ("status", "created_at", "confirmed_at", "ended_at", "reason")
     inlines = [SubscriptionEventInline]
-    actions = ["unsubscribe", "send_confirmation"]
+    actions = ["unsubscribe", "send_confirmation", "print_letters", "print_fax_sheets"]
     resource_classes = [SubscriptionExportResource]
+    change_list_template = "subscriptions/admin/subscription_change_list.html"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("conversion/", view(self.conversion_view), name="subscriptions_conversion"),
+            path(
+                "conversion/<int:publication_id>/",
+                view(self.conversion_view),
+                name="subscriptions_conversion",
+            ),
+            path(
+                "conversion/<int:publication_id>/offline.csv",
+                view(self.offline_csv_view),
+                name="subscriptions_offline_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def conversion_view(self, request: HttpRequest, publication_id: int | None = None):
+        """Legacy readers moving to email, per publication: counts by source and state,
+        conversions per week, and the offline readers' list."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        publications = list(Publication.objects.order_by("name"))
+        if publication_id is None:
+            publication = publications[0] if publications else None
+        else:
+            publication = next((p for p in publications if p.pk == publication_id), None)
+            if publication is None:
+                raise Http404("No such publication.")
+        report = conversion.conversion_report(publication=publication) if publication else None
+        chart = None
+        if report is not None:
+            weeks = [("converted", f"week of {monday:%d %b %Y}", n) for monday, n in report.weekly]
+            chart = charts.bar_chart(weeks, title="Converted per week")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Conversion to email" + (f": {publication}" if publication else ""),
+            "opts": self.model._meta,
+            "publications": publications,
+            "publication": publication,
+            "report": report,
+            "states": conversion.STATES,
+            "sources": conversion.SOURCES,
+            "chart": chart,
+            "weeks": conversion.WEEKS,
+            "offline_sources": [
+                (Subscriber.Source.LEGACY_POSTAL, "postal"),
+                (Subscriber.Source.LEGACY_FAX, "fax"),
+            ],
+        }
+        return TemplateResponse(request, "subscriptions/admin/conversion.html", context)
+
+    def offline_csv_view(self, request: HttpRequest, publication_id: int):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        publication = get_object_or_404(Publication, pk=publication_id)
+        source = request.GET.get("source") or None
+        if source is not None and source not in Subscriber.Source.values:
+            source = None
+        name = f"{publication.slug}-offline-readers{'-' + source if source else ''}.csv"
+        return StreamingHttpResponse(
+            conversion.offline_readers_csv(publication, source=source),
+            content_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @csp_update(IMPORT_EXPORT_POLICY)
+    def export_action(self, request: HttpRequest) -> HttpResponse:
+        return super().export_action(request)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Subscription | None = None):
         if obj is not None:
             return (*self.readonly_fields, "subscriber", "publication")
         return self.readonly_fields
 
-    @admin.action(description="Unsubscribe the selected subscriptions")
+    @admin.action(description="Unsubscribe the selected subscriptions", permissions=["change"])
     def unsubscribe(self, request: HttpRequest, queryset: QuerySet) -> None:
         changed = sum(
             services.subscription_unsubscribe(
@@ -157,7 +279,9 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
         )
         self.message_user(request, f"{changed} unsubscribed; {len(queryset) - changed} unchanged.")
 
-    @admin.action(description="Send a confirmation email to pending subscribers")
+    @admin.action(
+        description="Send a confirmation email to pending subscribers", permissions=["change"]
+    )
     def send_confirmation(self, request: HttpRequest, queryset: QuerySet) -> None:
         subscribers = {s.subscriber for s in queryset.filter(status=Status.PENDING)}
         sent = sum(services.confirmation_send(subscriber=s) for s in subscribers)
@@ -165,6 +289,62 @@ class SubscriptionAdmin(ExportMixin, admin.ModelAdmin):
             request,
             f"{sent} confirmation emails queued ({len(subscribers) - sent} skipped: "
             "one per address per 10 minutes).",
+        )
+
+    # Join codes act for their readers like signed links: printing them takes the right
+    # to change subscriptions, not only to see them.
+    @admin.action(
+        description="Print invitation letters for the selected offline readers (PDF)",
+        permissions=["change"],
+    )
+    def print_letters(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._invitations_pdf(request, queryset, variant="letter")
+
+    @admin.action(
+        description="Print fax sheets for the selected offline readers (PDF)",
+        permissions=["change"],
+    )
+    def print_fax_sheets(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        return self._invitations_pdf(request, queryset, variant="fax")
+
+    def _invitations_pdf(
+        self, request: HttpRequest, queryset: QuerySet, *, variant: str
+    ) -> HttpResponse | None:
+        """The invitations of the selected offline readers of one publication, as a PDF
+        download; a message instead when there is nothing to print."""
+        selected = queryset.select_related("subscriber", "publication").order_by(
+            "subscriber__organization", "subscriber__name", "pk"
+        )
+        publications = {s.publication for s in selected}
+        if len(publications) != 1:
+            self.message_user(
+                request,
+                "Select the offline readers of one publication: each prints with its masthead.",
+                messages.ERROR,
+            )
+            return None
+        letters, _ = conversion.invitation_letters(selected, variant=variant)
+        needs = "postal address" if variant == "letter" else "fax number"
+        if not letters:
+            self.message_user(
+                request,
+                f"Nothing to print: none of the selected is an offline reader with a {needs}.",
+                messages.ERROR,
+            )
+            return None
+        (publication,) = publications
+        try:
+            data = invitation_letters_pdf(letters, publication=publication, variant=variant)
+        except ValueError as exc:  # an address too long for the envelope's window
+            self.message_user(request, f"Nothing printed: {exc}.", messages.ERROR)
+            return None
+        kind = "letters" if variant == "letter" else "fax-sheets"
+        return HttpResponse(
+            data,
+            content_type="application/pdf",
+            headers={
+                "Content-Disposition": f'attachment; filename="{publication.slug}-{kind}.pdf"'
+            },
         )
 
 
@@ -234,12 +414,17 @@ class SubscriptionRequestAdmin(admin.ModelAdmin):
     def organization(self, obj: Subscription) -> str:
         return obj.subscriber.organization
 
-    @admin.action(description="Approve the selected requests (the requesters are told)")
+    @admin.action(
+        description="Approve the selected requests (the requesters are told)",
+        permissions=["change"],
+    )
     def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = sum(services.subscription_approve(subscription=s, by=request.user) for s in queryset)
         self._report(request, done, len(queryset), "approved")
 
-    @admin.action(description="Reject the selected requests (the requesters are told)")
+    @admin.action(
+        description="Reject the selected requests (the requesters are told)", permissions=["change"]
+    )
     def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = sum(services.subscription_reject(subscription=s, by=request.user) for s in queryset)
         self._report(request, done, len(queryset), "rejected")
@@ -304,7 +489,7 @@ class SuppressionAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.created_at = saved.pk, saved.created_at
 
-    @admin.action(description="Lift the selected suppressions…")
+    @admin.action(description="Lift the selected suppressions…", permissions=["change"])
     def lift(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         queryset = queryset.filter(lifted_at__isnull=True)
         form = LiftForm(request.POST if "apply" in request.POST else None)
@@ -344,7 +529,7 @@ class ContactMessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description="Mark the selected messages answered")
+    @admin.action(description="Mark the selected messages answered", permissions=["change"])
     def mark_answered(self, request: HttpRequest, queryset: QuerySet) -> None:
         done = queryset.filter(status=ContactMessage.Status.OPEN).update(
             status=ContactMessage.Status.ANSWERED

@@ -70,6 +70,22 @@ class SubscribeForm(HoneypotMixin):
         raise forms.ValidationError("Choose at least one publication.")
 
 
+class JoinForm(HoneypotMixin):
+    code = forms.CharField(
+        label="Code from your letter",
+        max_length=40,
+        help_text="Eight letters and digits, like ABCD-2345.",
+        error_messages={
+            "required": "Enter the code from your letter.",
+            "max_length": "A code has eight letters and digits, like ABCD-2345.",
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+    email = forms.EmailField(label="Email address", max_length=254, error_messages=EMAIL_ERRORS)
+
+
 class EmailForm(HoneypotMixin):
     email = forms.EmailField(label="Email address", max_length=254, error_messages=EMAIL_ERRORS)
 

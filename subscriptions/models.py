@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import constant_time_compare
 
 from issues.models import Publication
+from subscriptions.joincodes import join_code_display
+from subscriptions.tokens import BadToken
 
 
 def validate_single_line(value: str) -> None:
@@ -15,8 +20,52 @@ def validate_single_line(value: str) -> None:
         raise ValidationError("Use a single line of plain text (no line breaks).")
 
 
+FAX_MIN_DIGITS, FAX_MAX_DIGITS = 7, 15  # a local number without area code; E.164
+
+
+def fax_key(value: str) -> str:
+    """A fax number as it is matched: its digits, with a leading + kept."""
+    value = value.strip()
+    digits = "".join(ch for ch in value if ch.isdigit())
+    return f"+{digits}" if value.startswith("+") and digits else digits
+
+
+def validate_fax(value: str) -> None:
+    """Digits with the usual separators (spaces, dots, dashes, brackets, a leading +);
+    anything else (letters, an extension) is refused rather than guessed."""
+    if not value.strip():
+        return
+    body = value.strip().removeprefix("+")
+    if any(not (ch.isdigit() or ch in " .-()/") for ch in body):
+        raise ValidationError(
+            "%(value)s is not a fax number: use digits, spaces and dashes only.",
+            params={"value": value},
+            code="fax",
+        )
+    digits = len(fax_key(value).lstrip("+"))
+    if not FAX_MIN_DIGITS <= digits <= FAX_MAX_DIGITS:
+        raise ValidationError(
+            "%(value)s is not a fax number: it has %(digits)d digits, not "
+            f"{FAX_MIN_DIGITS} to {FAX_MAX_DIGITS}.",
+            params={"value": value, "digits": digits},
+            code="fax",
+        )
+
+
+def postal_key(value: str) -> str:
+    """A postal address as it is matched: whitespace and case folded, then hashed (the
+    key has a fixed size and an index)."""
+    folded = " ".join(value.split()).casefold()
+    return hashlib.sha256(folded.encode()).hexdigest() if folded else ""
+
+
 class Subscriber(models.Model):
-    """A person; addresses are stored lower-cased and are unique regardless of case."""
+    """A person; addresses are stored lower-cased and are unique regardless of case.
+
+    An offline reader (fax or post, from a legacy list) has no address (NULL: several
+    may lack one) but a fax number or a postal address, and a personal join code that
+    moves them to email at /join/. `fax_key` and `postal_key` are the normalised forms a
+    re-import matches on; `save()` keeps them in step."""
 
     class Source(models.TextChoices):
         WEB = "web", "Web form"
@@ -24,36 +73,97 @@ class Subscriber(models.Model):
         ADMIN = "admin", "Admin"
         LEGACY_FAX = "legacy-fax", "Legacy fax list"
         LEGACY_POSTAL = "legacy-postal", "Legacy postal list"
+        LEGACY_EMAIL = "legacy-email", "Legacy email list"
 
-    email = models.EmailField(max_length=254)
+    # The legacy lists: people who read the publication before this system, by fax, post
+    # or an old mailing list. They are invited to move to email, not asked to confirm.
+    LEGACY_SOURCES = (Source.LEGACY_FAX, Source.LEGACY_POSTAL, Source.LEGACY_EMAIL)
+
+    email = models.EmailField(max_length=254, null=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
     organization = models.CharField(max_length=200, blank=True)
-    fax = models.CharField(max_length=60, blank=True)
+    fax = models.CharField(max_length=60, blank=True, validators=[validate_fax])
     postal_address = models.TextField(blank=True)
+    fax_key = models.CharField(max_length=20, blank=True, editable=False, db_index=True)
+    postal_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    join_code = models.CharField(max_length=8, null=True, blank=True, unique=True, editable=False)
+    # The address typed at /join/ with the code, until the reader confirms it by email.
+    join_email = models.EmailField(max_length=254, null=True, blank=True, editable=False)
+    join_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.WEB)
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_ip = models.GenericIPAddressField(null=True, blank=True)
     consent_form = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # When the last confirmation / preferences-link email was claimed: at most one of
-    # each per address per CONFIRMATION_INTERVAL, however many requests come in.
-    confirmation_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
-    preferences_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Signed into the link of the latest confirmation email, and replaced when another
+    # goes out and when a subscription is confirmed or ended: a confirm link confirms
+    # only the request it was sent for. Empty before the first such email.
+    confirm_nonce = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["email"]
-        constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_unique_email")]
+        constraints = [
+            # NULLs are distinct: any number of offline readers, one row per address
+            models.UniqueConstraint(Lower("email"), name="subscriber_unique_email"),
+            models.CheckConstraint(
+                condition=~models.Q(email=""), name="subscriber_email_null_not_blank"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(email__isnull=False)
+                | ~models.Q(fax="")
+                | ~models.Q(postal_address=""),
+                name="subscriber_reachable",
+                violation_error_message="Give an email address, a fax number or a postal address.",
+            ),
+        ]
 
     def __str__(self) -> str:
-        return self.email
+        if self.email:
+            return self.email
+        return self.name or self.organization or self.fax or f"Offline reader {self.pk}"
 
     def save(self, *args, **kwargs) -> None:
-        self.email = self.email.strip().lower()
+        self.normalize()
+        fields = kwargs.get("update_fields")
+        if fields is not None and {"fax", "postal_address"} & set(fields):
+            kwargs["update_fields"] = {*fields, "fax_key", "postal_key"}
         super().save(*args, **kwargs)
+
+    def normalize(self) -> None:
+        """The stored forms: the address lower-cased (NULL when there is none) and the
+        matching keys of the fax number and postal address."""
+        self.email = (self.email or "").strip().lower() or None
+        self.fax_key = fax_key(self.fax)
+        self.postal_key = postal_key(self.postal_address)
+
+    @property
+    def join_code_display(self) -> str:
+        """`ABCD-EFGH`, as printed on the letter."""
+        return join_code_display(self.join_code or "")
+
+    @property
+    def join_url(self) -> str:
+        """`SITE_URL/join/<code>/`, for the letter and its QR code; empty without a code."""
+        return f"{settings.SITE_URL}/join/{self.join_code}/" if self.join_code else ""
 
     @property
     def is_suppressed(self) -> bool:
-        return Suppression.objects.active().filter(email=self.email).exists()
+        return bool(self.email) and Suppression.objects.active().filter(email=self.email).exists()
+
+    @property
+    def address_confirmed(self) -> bool:
+        """The owner of the address confirmed a subscription or opened a fresh link
+        emailed to it, or staff imported it as confirmed. Until then nothing a requester
+        typed (name, organization) is put in an email to it."""
+        return (
+            self.consent_at is not None
+            or self.subscriptions.filter(confirmed_at__isnull=False).exists()
+        )
+
+    def check_confirm_nonce(self, nonce: str) -> None:
+        """BadToken unless a confirm link carrying `nonce` belongs to the current request."""
+        if not constant_time_compare(nonce, self.confirm_nonce):
+            raise BadToken("This link was used already, or a newer one was sent.")
 
 
 class SubscriptionQuerySet(models.QuerySet):
@@ -77,8 +187,22 @@ class SubscriptionQuerySet(models.QuerySet):
     def awaiting_approval(self) -> SubscriptionQuerySet:
         return self.filter(status=Subscription.Status.AWAITING_APPROVAL)
 
+    def offline(
+        self, publication: Publication | None = None, *, source: str | None = None
+    ) -> SubscriptionQuerySet:
+        """Offline readers (of `publication`, from `source`), with what a letter needs,
+        in the mail room's order."""
+        rows = self.filter(status=Subscription.Status.OFFLINE)
+        if publication is not None:
+            rows = rows.filter(publication=publication)
+        if source is not None:
+            rows = rows.filter(subscriber__source=source)
+        return rows.select_related("subscriber", "publication").order_by(
+            "publication__name", "subscriber__organization", "subscriber__name", "pk"
+        )
+
     def open(self) -> SubscriptionQuerySet:
-        """Not ended: pending, awaiting approval or active."""
+        """Not ended: pending, awaiting approval, active or offline."""
         return self.filter(status__in=Subscription.OPEN_STATUSES)
 
     def deliverable(self) -> SubscriptionQuerySet:
@@ -88,6 +212,20 @@ class SubscriptionQuerySet(models.QuerySet):
 
 
 class Subscription(models.Model):
+    """One person's subscription to one publication.
+
+    Only `active` subscriptions are mailed. `offline` is a reader of the fax or postal
+    edition who has no address yet: never mailed, moved to `active` by the join code.
+
+    An *invited* subscription is `pending` with `invited_at` set: a legacy reader who
+    received the invitation (the publication is moving to email) rather than a
+    confirmation they asked for. It stays `pending` (as the export says) until accepted
+    (`active`) or ended; `reminders_sent` counts the reminders and is the claim that
+    sends each at most once; `reminded_at` is when the last one went. Its link lasts
+    INVITATION_DAYS from the last message; after that the invitation has expired.
+    `converted_at` is when a legacy reader moved to email (the invitation accepted, or
+    the join code used), whatever happens to the subscription afterwards."""
+
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
         ACTIVE = "active", "Active"
@@ -96,8 +234,11 @@ class Subscription(models.Model):
         COMPLAINED = "complained", "Complained"
         # Confirmed by the reader; the publication requires staff approval first.
         AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
+        # Reads the fax or postal edition; no address yet.
+        OFFLINE = "offline", "Offline (fax or post)"
 
-    OPEN_STATUSES = (Status.PENDING, Status.AWAITING_APPROVAL, Status.ACTIVE)
+    OPEN_STATUSES = (Status.PENDING, Status.AWAITING_APPROVAL, Status.ACTIVE, Status.OFFLINE)
+    INVITATION_DAYS = 60
 
     class Format(models.TextChoices):
         HTML = "html", "HTML"
@@ -115,6 +256,11 @@ class Subscription(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     reason = models.CharField(max_length=300, blank=True)
+    invited_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reminders_sent = models.PositiveSmallIntegerField(default=0, editable=False)
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a legacy reader moved to email: accepted the invitation or joined by code.
+    converted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = SubscriptionQuerySet.as_manager()
 
@@ -136,6 +282,13 @@ class Subscription(models.Model):
         if self.status == self.Status.AWAITING_APPROVAL:
             return self.Status.PENDING
         return self.status
+
+    @property
+    def export_join_code(self) -> str:
+        """The reader's join code, for an offline subscription only."""
+        if self.status == self.Status.OFFLINE:
+            return self.subscriber.join_code or ""
+        return ""
 
 
 class SubscriptionRequest(Subscription):
@@ -243,3 +396,25 @@ class ContactMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} ({self.email})"
+
+
+class EmailCooldown(models.Model):
+    """When a confirmation or a preferences link last went to a mailbox (see
+    subscriptions.mailbox): at most one of each kind per mailbox in a while, whichever
+    variant of the address asked and from however many places."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Confirmation"
+        PREFERENCES_LINK = "preferences_link", "Preferences link"
+
+    mailbox = models.CharField(max_length=254)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "kind"], name="email_cooldown_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.mailbox} at {self.sent_at:%Y-%m-%d %H:%M}"

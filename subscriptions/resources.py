@@ -9,7 +9,8 @@ from django.utils import timezone
 from import_export import fields, resources
 
 from issues.models import Publication
-from subscriptions import services
+from monitor_site.csvcells import safe_cell
+from subscriptions import invitations, services
 from subscriptions.models import Subscriber, Subscription, SubscriptionEvent, validate_single_line
 
 
@@ -19,8 +20,9 @@ class SubscriberImportResource(resources.ModelResource):
     A known person is matched by address (case-insensitive) and only has blank details
     filled in; the subscription is added if missing and never revived if it ended; a
     suppressed address is skipped. Without `confirmed` new subscriptions are pending
-    and get one confirmation email, sent only when the import is confirmed (a dry run
-    rolls back, and with it the emails queued for after commit)."""
+    and get one confirmation email (an invitation for the legacy lists), sent only when
+    the import is confirmed (a dry run rolls back, and with it the emails queued for
+    after commit). Offline readers (no address) go through import_subscribers."""
 
     def __init__(
         self,
@@ -61,6 +63,11 @@ class SubscriberImportResource(resources.ModelResource):
 
     def validate_instance(self, instance, import_validation_errors=None, validate_unique=True):
         errors = dict(import_validation_errors or {})
+        if not instance.email:
+            errors["email"] = [
+                "An email address is required here; import fax and postal readers with "
+                "the import_subscribers command."
+            ]
         for name in ("name", "organization", "fax"):
             try:
                 validate_single_line(getattr(instance, name))
@@ -97,11 +104,12 @@ class SubscriberImportResource(resources.ModelResource):
                 reason="admin import" + (" (confirmed)" if confirmed else ""),
             )
             if not confirmed:
-                services.confirmation_send(subscriber=instance)
+                invitations.permission_request(subscriptions=[subscription], source=self.source)
 
 
 class SubscriptionExportResource(resources.ModelResource):
-    """The columns of export_subscribers (SPEC §3)."""
+    """The columns of export_subscribers (SPEC §3), every cell escaped as the command's
+    (not by IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT, which only drops a leading `=`)."""
 
     email = fields.Field(attribute="subscriber__email", column_name="email")
     name = fields.Field(attribute="subscriber__name", column_name="name")
@@ -110,6 +118,7 @@ class SubscriptionExportResource(resources.ModelResource):
     status = fields.Field(attribute="export_status", column_name="status")
     confirmed_at = fields.Field(column_name="confirmed_at")
     source = fields.Field(attribute="subscriber__source", column_name="source")
+    join_code = fields.Field(attribute="export_join_code", column_name="join_code")
 
     class Meta:
         model = Subscription
@@ -121,8 +130,15 @@ class SubscriptionExportResource(resources.ModelResource):
             "status",
             "confirmed_at",
             "source",
+            "join_code",
         )
         export_order = fields
+
+    def export_field(self, field, instance, **kwargs):
+        return safe_cell(super().export_field(field, instance, **kwargs))
+
+    def dehydrate_email(self, subscription: Subscription) -> str:
+        return subscription.subscriber.email or ""
 
     def dehydrate_confirmed_at(self, subscription: Subscription) -> str:
         return subscription.confirmed_at.isoformat() if subscription.confirmed_at else ""

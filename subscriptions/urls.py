@@ -9,5 +9,9 @@ urlpatterns = [
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("preferences/", views.preferences_request, name="preferences_request"),
     path("preferences/<str:token>/", views.preferences, name="preferences"),
+    path("subscribe/invitation/<str:token>/", views.invitation, name="invitation"),
     path("contact/", views.contact, name="contact"),
+    path("join/", views.join, name="join"),
+    path("join/confirm/<str:token>/", views.join_confirm, name="join_confirm"),
+    path("join/<str:code>/", views.join, name="join_code"),
 ]

@@ -13,28 +13,40 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
-from subscriptions import services, tokens
-from subscriptions.forms import ContactForm, EmailForm, PreferencesForm, SubscribeForm
+from monitor_site.clientip import client_ip
+from subscriptions import invitations, joining, services, tokens
+from subscriptions.forms import ContactForm, EmailForm, JoinForm, PreferencesForm, SubscribeForm
+from subscriptions.joincodes import join_code_display, join_code_normalize
+from subscriptions.mailbox import mailbox
 from subscriptions.models import Subscriber, Subscription
 
 T = TypeVar("T", bound=Model)
 
-# Per client IP, and per email address whatever the IP (django-ratelimit, database cache).
+# Per client IP (monitor_site.clientip), and per mailbox whatever the IP.
 SUBSCRIBE_RATE_IP = "10/m"
 SUBSCRIBE_RATE_ADDRESS = "10/h"
 PREFERENCES_RATE_IP = "5/m"
 PREFERENCES_RATE_ADDRESS = "5/h"
 CONTACT_RATE_IP = "5/m"
 CONTACT_RATE_ADDRESS = "5/h"
+# A code is one of 32**8: per IP and per code, guessing one is hopeless.
+JOIN_RATE_IP = "10/m"
+JOIN_RATE_CODE = "5/h"
+JOIN_RATE_ADDRESS = "10/h"
+BAD_CODE = "This code is not valid or has been used. Check it against your letter."
 
 
 def posted_address(group: str, request: HttpRequest) -> str:
-    """Rate-limit key: the posted address as stored (lower-cased)."""
-    return request.POST.get("email", "").strip().lower()[:254]
+    """Rate-limit key: the mailbox of the posted address, so that its variants
+    (case, +tags, Gmail's dots) share one limit."""
+    return mailbox(request.POST.get("email", ""))[:254]
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+def posted_code(group: str, request: HttpRequest) -> str:
+    """Rate-limit key: the posted join code, canonical, so that every way of typing one
+    code counts against it."""
+    typed = request.POST.get("code", "")[:40]
+    return join_code_normalize(typed) or typed.strip().upper()
 
 
 def bad_link(request: HttpRequest, error: tokens.BadToken | None, *, kind: str) -> HttpResponse:
@@ -88,19 +100,26 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """GET shows one button; POST confirms the subscriber's pending subscriptions."""
-    subscriber, bad = _signed_row(
-        request, Subscriber.objects.all(), tokens.CONFIRM, token, kind="confirm"
-    )
-    if bad is not None:
-        return bad
-    if request.method == "POST":
-        changed = services.subscription_confirm(subscriber=subscriber, ip=client_ip(request))
-        return render(
-            request,
-            "subscriptions/confirmed.html",
-            {"changed": changed, "subscriptions": _subscriptions(subscriber)},
-        )
+    """GET shows one button; POST confirms the subscriber's pending subscriptions. A
+    link of an earlier request (used, or replaced by a newer email) gets the bad-link
+    page."""
+    try:
+        subscriber_id, nonce = tokens.read_confirm_token(token)
+        subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+        if subscriber is None:
+            return bad_link(request, None, kind="confirm")
+        if request.method == "POST":
+            changed = services.subscription_confirm(
+                subscriber=subscriber, nonce=nonce, ip=client_ip(request)
+            )
+            return render(
+                request,
+                "subscriptions/confirmed.html",
+                {"changed": changed, "subscriptions": _subscriptions(subscriber)},
+            )
+        subscriber.check_confirm_nonce(nonce)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="confirm")
     pending = list(subscriber.subscriptions.pending().select_related("publication"))
     return render(
         request,
@@ -180,27 +199,37 @@ def preferences_request(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def preferences(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber, bad = _signed_row(
-        request, Subscriber.objects.all(), tokens.PREFERENCES, token, kind="preferences"
-    )
-    if bad is not None:
-        return bad
-    saved = False
+    """Issue footers and older links may have been forwarded: a publication added
+    through them waits for a confirmation by email (services.preferences_update)."""
+    try:
+        subscriber_id, address_proven = tokens.read_preferences_token(token)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="preferences")
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return bad_link(request, None, kind="preferences")
+    change = None
     if request.method == "POST":
         form = PreferencesForm(request.POST, subscriber=subscriber)
         if form.is_valid():
-            services.preferences_update(
+            change = services.preferences_update(
                 subscriber=subscriber,
                 name=form.cleaned_data["name"],
                 publications=form.cleaned_data["publications"],
                 format=form.cleaned_data["format"],
+                address_proven=address_proven,
             )
             subscriber.refresh_from_db()
             form = PreferencesForm(subscriber=subscriber)
-            saved = True
     else:
         form = PreferencesForm(subscriber=subscriber)
-    context = {"form": form, "saved": saved, "subscriptions": _subscriptions(subscriber)}
+    context = {
+        "form": form,
+        "saved": change is not None,
+        "change": change,
+        "email": subscriber.email,
+        "subscriptions": _subscriptions(subscriber),
+    }
     status = 400 if form.is_bound and not form.is_valid() else 200
     return render(request, "subscriptions/preferences.html", context, status=status)
 
@@ -226,3 +255,67 @@ def contact(request: HttpRequest) -> HttpResponse:
             ip=client_ip(request),
         )
     return render(request, "subscriptions/contact_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button; POST accepts the invitation (the subscription goes active)."""
+    subscription, bad = _signed_row(
+        request,
+        Subscription.objects.select_related("publication", "subscriber"),
+        tokens.INVITATION,
+        token,
+        kind="invitation",
+    )
+    if bad is not None:
+        return bad
+    if request.method == "POST":
+        changed = invitations.invitation_accept(subscription=subscription, ip=client_ip(request))
+        subscription.refresh_from_db(fields=["status"])
+        context = {"subscription": subscription, "changed": changed}
+        return render(request, "subscriptions/invitation_accepted.html", context)
+    return render(request, "subscriptions/invitation.html", {"subscription": subscription})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate=JOIN_RATE_IP, method="POST", block=True)
+@ratelimit(key=posted_code, rate=JOIN_RATE_CODE, method="POST", block=True)
+@ratelimit(key=posted_address, rate=JOIN_RATE_ADDRESS, method="POST", block=True)
+def join(request: HttpRequest, code: str = "") -> HttpResponse:
+    """The code from the letter and an address. A GET (the letter's QR code) only fills
+    in the code; a wrong or used code gets one answer, whatever the code."""
+    if request.method == "GET":
+        canonical = join_code_normalize(code)
+        initial = {"code": join_code_display(canonical) if canonical else code[:40]}
+        return _form_page(request, "subscriptions/join.html", JoinForm(initial=initial))
+    form = JoinForm(request.POST)
+    if not form.is_valid():
+        return _form_page(request, "subscriptions/join.html", form, status=400)
+    if not form.is_bot() and not joining.join_request(
+        code=form.cleaned_data["code"], email=form.cleaned_data["email"]
+    ):
+        form.add_error("code", BAD_CODE)
+        return _form_page(request, "subscriptions/join.html", form, status=400)
+    return render(request, "subscriptions/join_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def join_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows one button and no one's details; POST moves the reader to email and
+    then says which publications the address receives."""
+    try:
+        subscriber_id, digest = tokens.read_join_token(token)
+    except tokens.BadToken as exc:
+        return bad_link(request, exc, kind="join")
+    subscriber = joining.join_link_subscriber(subscriber_id=subscriber_id, digest=digest)
+    if subscriber is None:
+        return bad_link(request, None, kind="join")
+    if request.method == "POST":
+        receiving = joining.join_confirm(subscriber=subscriber, ip=client_ip(request))
+        return render(request, "subscriptions/join_confirmed.html", {"receiving": receiving})
+    waiting = subscriber.subscriptions.filter(status=Subscription.Status.OFFLINE).exists()
+    context = {"email": subscriber.join_email, "waiting": waiting}
+    return render(request, "subscriptions/join_confirm.html", context)

@@ -9,12 +9,18 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.core.cache import cache, caches
+from django.core.cache import caches
 from django.db import connection
 
 from issues.models import Issue, Publication
 from tests.factories import IssueFactory, PublicationFactory
-from tests.helpers import BROKER_DIR, WorkerProcess, child_env, purge_queues
+from tests.helpers import (
+    BROKER_DIR,
+    WorkerProcess,
+    child_env,
+    clear_default_cache,
+    purge_queues,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +45,7 @@ settings.STORAGES = {
 def _fresh_caches(request: pytest.FixtureRequest) -> None:
     # Pages cached by one test must not answer the next one (ids are reused).
     caches["pages"].clear()
-    # Rate-limit counts live in the database cache, which outlives transactional tests.
+    # Rate-limit counts live in Redis or the database cache; both outlive a test.
     names = request.fixturenames
     if "transactional_db" in names or "live_server" in names:
         request.getfixturevalue("transactional_db")
@@ -47,7 +53,7 @@ def _fresh_caches(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("db")
     else:
         return
-    cache.clear()
+    clear_default_cache()
 
 
 @pytest.fixture
@@ -77,11 +83,21 @@ def celery_worker_process(
     started: list[WorkerProcess] = []
     purge_queues()
 
-    def start(*, concurrency: int = 2, beat: bool = False, **extra_env: str) -> WorkerProcess:
+    def start(
+        *,
+        concurrency: int = 2,
+        beat: bool = False,
+        queues: tuple[str, ...] | None = None,
+        **extra_env: str,
+    ) -> WorkerProcess:
         # Connections must not be shared with forked children: close ours first.
         connection.close()
         worker = WorkerProcess(
-            tmp_path / f"worker-{len(started)}.log", child_env(**extra_env), concurrency, beat
+            tmp_path / f"worker-{len(started)}.log",
+            child_env(**extra_env),
+            concurrency,
+            beat,
+            queues,
         )
         started.append(worker)
         worker.wait_ready()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import factory
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 
 from issues.models import Article, Issue, Publication, Volume
@@ -105,7 +105,8 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
 
 class StaffFactory(factory.django.DjangoModelFactory):
     """A staff user whose password is "pw"; `groups=["Editors"]` puts them in groups
-    that the migrations create."""
+    that the migrations create, `permissions=["delivery.view_outbox"]` gives them
+    permissions by name."""
 
     class Meta:
         model = User
@@ -123,3 +124,15 @@ class StaffFactory(factory.django.DjangoModelFactory):
             user.groups.add(*Group.objects.filter(name__in=extracted))
         if create:
             user.save()
+
+    @factory.post_generation
+    def permissions(
+        user: User, create: bool, extracted: list[str] | None, **kwargs: object
+    ) -> None:
+        if not (create and extracted):
+            return
+        for name in extracted:
+            app_label, codename = name.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )

@@ -5,6 +5,7 @@ Test modules import from here (and from tests.factories), never from a conftest.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import socket
@@ -18,19 +19,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import pypdfium2
+import redis
+import zxingcpp
 from anymail.exceptions import AnymailAPIError
 from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
+from pypdf import PdfReader
 
 from issues.models import Issue, Publication
 from monitor_site.celery import app as celery_app
+from subscriptions import services
 from subscriptions.models import Subscriber, Subscription
+from subscriptions.tokens import confirm_url
 from tests.factories import StaffFactory
 
 ROOT = Path(__file__).resolve().parent.parent
-SEND_QUEUES = ("default", "send")
+# Delivery settings for worker processes that recover lost work within seconds.
+FAST_RECOVERY = {
+    "MONITOR_DELIVERY_LEASE_SECONDS": "6",
+    "MONITOR_DELIVERY_SWEEP_SECONDS": "2",
+    "MONITOR_DELIVERY_CHUNK_SIZE": "100",
+}
 
 BROKER_DIR: Path | None = None
 if celery_app.conf.broker_url.startswith("filesystem://"):
@@ -73,20 +86,50 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def worker_env(port: int) -> dict[str, str]:
+    """A worker process's environment: SMTP to a sink on `port`, fast recovery."""
+    return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
+
+
+def cache_is_redis() -> bool:
+    return settings.CACHES["default"]["BACKEND"].endswith(".RedisCache")
+
+
+def clear_default_cache() -> None:
+    """Empty the default cache. On Redis it shares a database with the Celery broker,
+    so only our prefixed keys go (cache.clear() would be FLUSHDB: queues and all)."""
+    if not cache_is_redis():
+        cache.clear()
+        return
+    config = settings.CACHES["default"]
+    with redis.Redis.from_url(config["LOCATION"]) as client:
+        keys = list(client.scan_iter(match=f"{config['KEY_PREFIX']}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
 def purge_queues() -> None:
     with celery_app.connection_for_write() as conn:
         channel = conn.default_channel
-        for queue in SEND_QUEUES:
+        for queue in celery_app.conf.task_queues:
             try:
-                channel.queue_purge(queue)
+                channel.queue_purge(queue.name)
             except Exception:  # noqa: S112 - a queue that does not exist yet holds nothing
                 continue
 
 
 class WorkerProcess:
-    """A `celery -A monitor_site worker` child process; its log is kept for failures."""
+    """A `celery -A monitor_site worker` child process, consuming every queue as
+    documented unless `queues` names some (-Q); its log is kept for failures."""
 
-    def __init__(self, log_path: Path, env: dict[str, str], concurrency: int, beat: bool) -> None:
+    def __init__(
+        self,
+        log_path: Path,
+        env: dict[str, str],
+        concurrency: int,
+        beat: bool,
+        queues: tuple[str, ...] | None = None,
+    ) -> None:
         self.log_path = log_path
         args = [
             sys.executable,
@@ -97,11 +140,12 @@ class WorkerProcess:
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",
-            f"--queues={','.join(SEND_QUEUES)}",
             f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
             "--without-gossip",
             "--without-mingle",
         ]
+        if queues:
+            args += ["-Q", ",".join(queues)]
         if beat:
             args += ["--beat", f"--schedule={log_path.with_suffix('.beat')}"]
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -220,6 +264,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def confirm_current_request(subscriber: Subscriber) -> list[Subscription]:
+    """Confirm as the link of the subscriber's latest confirmation email does."""
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    return services.subscription_confirm(subscriber=subscriber, nonce=nonce)
+
+
+def confirm_path(subscriber: Subscriber) -> str:
+    """The path of the confirm link in the subscriber's latest confirmation email."""
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    return confirm_url(subscriber.pk, nonce).removeprefix(settings.SITE_URL)
+
+
 def make_subscription(
     publication: Publication,
     email: str = "reader@example.org",
@@ -230,19 +286,6 @@ def make_subscription(
     return Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=status
     )
-
-
-# A sweeper and leases fast enough for a test to watch a crash being recovered.
-FAST_RECOVERY = {
-    "MONITOR_DELIVERY_LEASE_SECONDS": "6",
-    "MONITOR_DELIVERY_SWEEP_SECONDS": "2",
-    "MONITOR_DELIVERY_CHUNK_SIZE": "100",
-}
-
-
-def worker_env(port: int) -> dict[str, str]:
-    """A worker's settings for sending to the SMTP server on `port`, recovering fast."""
-    return {"EMAIL_URL": f"smtp://127.0.0.1:{port}", **FAST_RECOVERY}
 
 
 def chunks(issue: Issue, size: int = 500) -> list[tuple[int, int]]:
@@ -378,3 +421,88 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+MM_PER_POINT = 25.4 / 72
+
+
+def pdf_pages_text(data: bytes) -> list[str]:
+    """The text of each page of a PDF as pypdf reads it back, runs of white space made one
+    space (so a phrase matches wherever the layout broke its lines)."""
+    return [" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(data)).pages]
+
+
+def pdf_text_box(data: bytes, page: int, text: str) -> tuple[float, float, float, float]:
+    """Where `text` is printed on page `page` (from 0): left, top, right and bottom in mm
+    from the page's top-left corner, from the glyph boxes PDFium computes."""
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        sheet = pdf[page]
+        height = sheet.get_height()
+        chars = sheet.get_textpage()
+        found = chars.search(text, match_case=True).get_next()
+        assert found, f"{text!r} is not on page {page}"
+        start, count = found
+        boxes = [chars.get_charbox(i) for i in range(start, start + count)]
+        left, bottom, right, top = (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        )
+        return (
+            left * MM_PER_POINT,
+            (height - top) * MM_PER_POINT,
+            right * MM_PER_POINT,
+            (height - bottom) * MM_PER_POINT,
+        )
+    finally:
+        pdf.close()
+
+
+@dataclass(frozen=True)
+class QrCode:
+    text: str
+    width_mm: float
+    ec_level: str
+
+
+def pdf_qr_codes(data: bytes, page: int, dpi: int = 150) -> list[QrCode]:
+    """The QR codes on page `page` (from 0), found by rendering the page to an image with
+    PDFium and decoding it with zxing-cpp, as a phone's camera would."""
+    pdf = pypdfium2.PdfDocument(data)
+    try:
+        image = pdf[page].render(scale=dpi / 72).to_pil()
+    finally:
+        pdf.close()
+    return [
+        QrCode(
+            text=code.text,
+            width_mm=(code.position.top_right.x - code.position.top_left.x) / dpi * 25.4,
+            ec_level=code.ec_level,
+        )
+        for code in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    ]
+
+
+def send_in_process(issue: Issue) -> None:
+    """Start the send of `issue` and run its queued rows in this process (no broker)."""
+    from delivery import services
+
+    services.send_start(issue=issue)
+    run_all(issue)
+
+
+def offline_reader(publication: Publication, **fields: str) -> Subscriber:
+    """An offline reader of `publication` with a join code: from the legacy postal list,
+    with a postal address, unless told otherwise."""
+    from subscriptions.joincodes import join_code_new
+
+    fields.setdefault("postal_address", "1 Main Street\nSpringfield")
+    fields.setdefault("source", Subscriber.Source.LEGACY_POSTAL)
+    subscriber = Subscriber.objects.create(join_code=join_code_new(), **fields)
+    subscription = Subscription.objects.create(
+        subscriber=subscriber, publication=publication, status=Subscription.Status.OFFLINE
+    )
+    subscription.events.create(to_status=subscription.status, reason="import")
+    return subscriber

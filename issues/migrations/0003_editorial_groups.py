@@ -2,29 +2,15 @@
 
 from django.db import migrations
 
-from issues.permissions import GROUPS, ensure_groups
+from issues.permissions import GROUPS, migrate_groups, unmigrate_groups
 
 
 def create_groups(apps, schema_editor):
-    from django.contrib.auth.management import create_permissions
-
-    # Permissions are normally created after all migrations have run; this migration
-    # needs them now, on a fresh database too.
-    # (A historical app config has no models module, which create_permissions takes
-    # for "nothing to do"; say otherwise for the duration of the call.)
-    app_config = apps.get_app_config("issues")
-    app_config.models_module = True
-    try:
-        create_permissions(app_config, apps=apps, verbosity=0)
-    finally:
-        app_config.models_module = None
-
-    ensure_groups(apps=apps)
+    migrate_groups(apps, GROUPS, app_labels=["issues"])
 
 
 def remove_groups(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Group.objects.filter(name__in=GROUPS).delete()
+    unmigrate_groups(apps, GROUPS)
 
 
 class Migration(migrations.Migration):

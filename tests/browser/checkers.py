@@ -78,11 +78,15 @@ def axe_violations(page, name: str, *, exclude: tuple[str, ...] = ()) -> list[di
     """Run axe-core (its default rules: WCAG 2 A/AA and best practices) on the page,
     less the parts matched by the `exclude` selectors."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(path=str(AXE_JS))
+        # Evaluated, not added as a <script>: the page's policy refuses inline scripts.
+        page.evaluate(AXE_JS.read_text(encoding="utf-8"))
+    # preload: false - axe would read the stylesheets by copying them into <style>
+    # elements, which the pages' policy refuses; that copy serves one rule only
+    # (css-orientation-lock), and none of our stylesheets has an orientation query.
     result = page.evaluate(
         """async (exclude) => await axe.run(
             {include: [['html']], exclude: exclude.map((s) => [s])},
-            {resultTypes: ['violations']})""",
+            {resultTypes: ['violations'], preload: false})""",
         list(exclude),
     )
     violations = [
@@ -121,6 +125,30 @@ def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# --- Content-Security-Policy ---------------------------------------------------------
+
+# Runs in every document before the page's own scripts, and puts each violation on the
+# console, where watch_csp reads it together with Chromium's own "Refused to ..." lines.
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  "CSP violation: " + e.effectiveDirective + " refused " + (e.blockedURI || "inline") +
+  " in " + e.documentURI + " (" + (e.sourceFile || "") + ":" + e.lineNumber + ") " +
+  (e.sample || "")));
+"""
+
+
+def watch_csp(context, violations: list[str]) -> None:
+    """Collect every Content-Security-Policy violation in the pages of `context`."""
+    context.add_init_script(script=CSP_LISTENER)
+
+    def seen(message) -> None:
+        text = message.text
+        if text.startswith("CSP violation") or "Content Security Policy" in text:
+            violations.append(text)
+
+    context.on("console", seen)
 
 
 # --- the Nu Html Checker -------------------------------------------------------------

@@ -18,7 +18,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
-from tests.browser.checkers import CHROMIUM, FIGURES, SERIOUS, require_axe, require_chromium
+from tests.browser.checkers import (
+    CHROMIUM,
+    FIGURES,
+    SERIOUS,
+    require_axe,
+    require_chromium,
+    watch_csp,
+)
 from tests.helpers import wait_for
 
 CHROMIUM_ARGS = [
@@ -52,6 +59,26 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
     return {**browser_context_args, "viewport": {"width": 1000, "height": 760}, "locale": "en-US"}
+
+
+@pytest.fixture
+def csp_violations() -> list[str]:
+    """What the browser refused under the pages' Content-Security-Policy."""
+    return []
+
+
+@pytest.fixture
+def new_context(new_context, csp_violations):
+    """Every browser context of a test (`page`'s and any other) is watched: a test in
+    which a page breaks its policy fails."""
+
+    def make(**kwargs: Any):
+        context = new_context(**kwargs)
+        watch_csp(context, csp_violations)
+        return context
+
+    yield make
+    assert csp_violations == [], "Content-Security-Policy violations:\n" + "\n".join(csp_violations)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from django.utils import timezone
 from delivery.rendering import Recipient, RenderedIssue
 from subscriptions import emails, tokens
 from subscriptions.models import ContactMessage, Subscriber, Subscription
+from tests.helpers import confirm_path
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,29 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
         status=Subscription.Status.ACTIVE,
         confirmed_at=timezone.now(),
     )
-    confirm = f"/subscribe/confirm/{tokens.make_token(tokens.CONFIRM, pending.pk)}/"
+    confirm = confirm_path(pending)
     unsubscribe = f"/unsubscribe/{tokens.make_token(tokens.UNSUBSCRIBE, active.pk)}/"
     preferences = f"/preferences/{tokens.make_token(tokens.PREFERENCES, reader.pk)}/"
+    footer = f"/preferences/{tokens.make_token(tokens.FOOTER_PREFERENCES, reader.pk)}/"
     with time_machine.travel(timezone.now() - timedelta(days=3)):
         expired = f"/preferences/{tokens.make_token(tokens.PREFERENCES, reader.pk)}/"
+    # a postal reader joining with the code from the letter, and an invited legacy reader
+    by_post = Subscriber.objects.create(postal_address="2 High St", join_code="JQ2X7K4M")
+    Subscription.objects.create(
+        subscriber=by_post, publication=monitor, status=Subscription.Status.OFFLINE
+    )
+    typed = "olive@example.org"
+    digest = tokens.join_email_digest(typed)
+    join_confirm = f"/join/confirm/{tokens.make_token(tokens.JOIN, f'{by_post.pk}.{digest}')}/"
+    guest = Subscriber.objects.create(email="ivy@example.org", source="legacy-email")
+    invitation = Subscription.objects.create(
+        subscriber=guest, publication=monitor, invited_at=timezone.now()
+    )
+    invited = f"/subscribe/invitation/{tokens.make_token(tokens.INVITATION, invitation.pk)}/"
+    with time_machine.travel(timezone.now() - timedelta(days=61)):
+        invitation_expired = (
+            f"/subscribe/invitation/{tokens.make_token(tokens.INVITATION, invitation.pk)}/"
+        )
     back_issue, markdown = newsroom["back_issue"], newsroom["markdown_issue"]
     return [
         PublicPage("home", "/"),
@@ -67,6 +86,11 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
             preferences,
             form={"name": "Ray Reader", "publications": "fortnight", "format": "text"},
         ),
+        PublicPage(
+            "preferences: confirmation sent",
+            footer,
+            form={"name": "Ray Reader", "publications": "monitor", "format": "text"},
+        ),
         PublicPage("preferences: expired link", expired, 400),
         PublicPage("preferences: ask for a link", "/preferences/"),
         PublicPage("preferences: link sent", "/preferences/", form={"email": reader.email}),
@@ -82,6 +106,15 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
                 "body": "Is the fax edition still printed?",
             },
         ),
+        PublicPage("join", "/join/"),
+        PublicPage("join: from the letter's QR code", "/join/jq2x-7k4m/"),
+        PublicPage("join: wrong code", "/join/", 400, {"code": "ZZZZ-ZZZZ", "email": typed}),
+        PublicPage("join: sent", "/join/", form={"code": "JQ2X-7K4M", "email": typed}),
+        PublicPage("join: confirm", join_confirm),
+        PublicPage("join: done", join_confirm, form={}),
+        PublicPage("invitation", invited),
+        PublicPage("invitation: accepted", invited, form={}),
+        PublicPage("invitation: expired link", invitation_expired, 400),
         PublicPage("not found", "/no-such-publication/", 404),
     ]
 
@@ -164,7 +197,24 @@ def transactional_messages(newsroom: dict[str, Any]) -> dict[str, Any]:
         body="Where can I find the issues of December 1999?\nThank you.",
         publication=monitor,
     )
+    offline = Subscriber.objects.create(
+        fax="+1 202 555 0101", join_code="JQ2X7K4N", join_email="tess.new@example.net"
+    )
+    Subscription.objects.create(
+        subscriber=offline, publication=monitor, status=Subscription.Status.OFFLINE
+    )
+    guest = Subscriber.objects.create(
+        email="ivy@example.net", name="Ivy Fax", source=Subscriber.Source.LEGACY_FAX
+    )
+    invited = Subscription.objects.create(
+        subscriber=guest, publication=monitor, invited_at=timezone.now()
+    )
     return {
+        "invitation": emails.invitation_message(invited),
+        "invitation reminder": emails.invitation_message(invited, reminder=2),
+        "join confirmation": emails.join_confirmation_message(
+            offline, list(offline.subscriptions.all())
+        ),
         "confirmation": emails.confirmation_message(subscriber, [pending]),
         "welcome": emails.welcome_message(subscriber, [pending]),
         "request approved": emails.request_decision_message(approved),

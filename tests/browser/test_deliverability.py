@@ -93,6 +93,9 @@ def test_issue_emails_parse_strictly_with_the_list_headers(newsroom):
         "preferences link",
         "contact acknowledgement",
         "contact notification",
+        "invitation",
+        "invitation reminder",
+        "join confirmation",
     ],
 )
 def test_transactional_emails_parse_strictly(newsroom, kind):

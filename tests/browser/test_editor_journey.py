@@ -51,7 +51,7 @@ def readers(newsroom) -> list[str]:
 
 
 def test_analyst_writes_editor_approves_tests_sends_and_reads_the_report(
-    page, browser, browser_context_args, live_server, newsroom, readers, mailbox
+    page, new_context, live_server, newsroom, readers, mailbox
 ):
     mailbox.refuse.add(REFUSED)
     analyst = staff_user("ana", "Analysts")
@@ -103,7 +103,7 @@ def test_analyst_writes_editor_approves_tests_sends_and_reads_the_report(
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)  # not an editor's
 
     # --- the editor, in a session of their own --------------------------------------
-    context = browser.new_context(**browser_context_args)
+    context = new_context()
     desk = context.new_page()
     desk.set_default_timeout(20_000)
     admin_log_in(desk, live_server.url, editor.username, PASSWORD)

@@ -5,7 +5,7 @@ suppression with a note."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, User
 from playwright.sync_api import expect
 
 from subscriptions.models import Subscriber, Subscription, Suppression
@@ -20,18 +20,9 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def staff_member(transactional_db) -> User:
+    """A member of "Subscription staff", the group the migrations make."""
     user = User.objects.create_user("sam", "sam@example.org", PASSWORD, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="subscriptions",
-            codename__in=[
-                "view_subscriptionrequest",
-                "change_subscriptionrequest",
-                "view_suppression",
-                "change_suppression",
-            ],
-        )
-    )
+    user.groups.add(Group.objects.get(name="Subscription staff"))
     return user
 
 

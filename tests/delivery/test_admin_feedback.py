@@ -12,18 +12,23 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from delivery.models import Delivery, DeliveryEvent
+from delivery.permissions import READERS_LINKS
 from issues.models import Issue
 from subscriptions.models import Subscriber
 from subscriptions.services import suppression_add, suppression_lift
-from tests.factories import IssueFactory
+from subscriptions.tokens import unsubscribe_url
+from tests.factories import IssueFactory, StaffFactory
+from tests.helpers import member_of
 
 Kind = DeliveryEvent.Kind
 _numbers = itertools.count(20)
 
 
 @pytest.fixture
-def staff(admin_client) -> Client:
-    return admin_client
+def staff(client, db) -> Client:
+    """A member of "Subscription staff", who reads bounces, complaints and histories."""
+    client.force_login(member_of("Subscription staff", "sam"))
+    return client
 
 
 @pytest.fixture
@@ -153,8 +158,9 @@ def test_lifted_suppression_shows_its_note(staff, history):
     assert "Suppression lifted" in page and "complaint was a mistake" in page
 
 
-def test_new_subscriber_form_has_no_history(staff, db):
-    page = staff.get("/admin/subscriptions/subscriber/add/")
+def test_new_subscriber_form_has_no_history(admin_client):
+    # (Subscription staff add people by importing them, not with this form.)
+    page = admin_client.get("/admin/subscriptions/subscriber/add/")
     assert page.status_code == 200
     assert "Delivery history" not in page.text
 
@@ -202,3 +208,52 @@ def test_subscriber_admin_keeps_its_own_features(staff, history):
     assert "The Monitor" in page.text  # the subscriptions inline
     assert staff.get("/admin/subscriptions/subscriber/import/").status_code == 200
     assert Subscriber.objects.filter(pk=delivery.subscriber_id).exists()
+
+
+def test_the_history_is_shown_only_to_those_who_may_view_deliveries(history):
+    delivery = history(issues=1, readers=1)[0]
+    url = f"/admin/subscriptions/subscriber/{delivery.subscriber_id}/change/"
+    may_view = ["subscriptions.view_subscriber", "subscriptions.view_subscription"]
+    without, with_it = Client(), Client()
+    without.force_login(StaffFactory(username="without", permissions=may_view))
+    with_it.force_login(
+        StaffFactory(username="with", permissions=[*may_view, "delivery.view_delivery"])
+    )
+
+    page = without.get(url)
+    assert page.status_code == 200 and delivery.email in page.text
+    assert "Delivery history" not in page.text
+    assert str(delivery.issue) not in page.text
+    assert "/admin/delivery/" not in page.text
+
+    page = with_it.get(url).text
+    assert "Delivery history" in page and str(delivery.issue) in page
+    assert f"/admin/delivery/delivery/{delivery.pk}/change/" in page
+
+
+def test_a_clicked_url_is_shown_only_to_those_who_may_see_readers_links(staff, history):
+    delivery = history(issues=1, readers=1)[0]
+    link = unsubscribe_url(delivery.subscription_id)  # works for whoever holds it
+    event = DeliveryEvent.objects.create(
+        key="Postmark:click",
+        delivery=delivery,
+        issue=delivery.issue,
+        esp="Postmark",
+        kind=Kind.CLICKED,
+        email=delivery.email,
+        url=link,
+        occurred_at=timezone.now(),
+    )
+    pages = [
+        f"/admin/delivery/deliveryevent/{event.pk}/change/",
+        f"/admin/delivery/delivery/{delivery.pk}/change/",  # its events inline
+    ]
+    holder = Client()
+    holder.force_login(
+        StaffFactory(username="holder", groups=["Subscription staff"], permissions=[READERS_LINKS])
+    )
+    for url in pages:
+        page = staff.get(url)
+        assert page.status_code == 200 and "Clicked" in page.text
+        assert link not in page.text
+        assert link in holder.get(url).text

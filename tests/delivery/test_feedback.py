@@ -71,6 +71,12 @@ def deliver(publication, reader):
     return make
 
 
+@pytest.fixture
+def mailed(deliver) -> Delivery:
+    """Issue 11 went to reader0 an hour before the events (found by the address)."""
+    return deliver(11, sent_at=NOW - timedelta(hours=1))
+
+
 # --- finding the delivery ---------------------------------------------------------------
 
 
@@ -221,7 +227,7 @@ def test_an_unknown_message_keeps_the_issue_from_metadata_when_it_exists(reader)
         ),
     ],
 )
-def test_what_each_event_means_for_the_address(reader, event, kind, reason, status):
+def test_what_each_event_means_for_the_address(reader, mailed, event, kind, reason, status):
     recorded = feedback.event_record(esp="Test", event=event)
     assert (recorded.event.kind, recorded.suppressed) == (kind, reason)
     active = list(Suppression.objects.active().values_list("reason", flat=True))
@@ -270,7 +276,7 @@ def test_transient_failures_count_issues_since_the_address_last_received_mail(de
 # --- once only ------------------------------------------------------------------------
 
 
-def test_the_same_event_is_stored_and_applied_once(reader):
+def test_the_same_event_is_stored_and_applied_once(reader, mailed):
     event = tracking("complained", reject_reason="spam", event_id="abc")
     first = feedback.event_record(esp="Test", event=event)
     suppression = Suppression.objects.get()
@@ -282,8 +288,7 @@ def test_the_same_event_is_stored_and_applied_once(reader):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_copies_of_one_event_arriving_at_once_are_applied_once(make_subscribers):
-    make_subscribers(1)
+def test_copies_of_one_event_arriving_at_once_are_applied_once(mailed):
     event = tracking("bounced", reject_reason="bounced", event_id="retry-storm")
     start = threading.Barrier(4)
     created: list[bool] = []

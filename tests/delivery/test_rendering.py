@@ -11,7 +11,7 @@ from django.core.mail.message import sanitize_address
 
 from delivery import rendering
 from delivery.rendering import Recipient, RenderedIssue, plain_text, to_header
-from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, read_id_token
+from subscriptions.tokens import FOOTER_PREFERENCES, UNSUBSCRIBE, read_id_token
 
 
 def recipient(n: int, fmt: str = "html", name: str = "Ann Reader") -> Recipient:
@@ -80,7 +80,7 @@ def test_parts_carry_the_articles_footer_and_working_links(issue, settings):
     unsubscribe = re.search(r'href="https://monitor\.example\.org/unsubscribe/([^/"]+)/"', html)
     preferences = re.search(r"https://monitor\.example\.org/preferences/([^/\s]+)/", text)
     assert read_id_token(UNSUBSCRIBE, unsubscribe.group(1)) == 201
-    assert read_id_token(PREFERENCES, preferences.group(1)) == 101
+    assert read_id_token(FOOTER_PREFERENCES, preferences.group(1)) == 101
 
 
 @pytest.mark.django_db

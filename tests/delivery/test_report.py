@@ -10,9 +10,10 @@ from itertools import count
 
 import pytest
 
-from delivery import charts, dispatch, reports, services
+from delivery import dispatch, reports, services
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from issues.models import Issue
+from monitor_site import charts
 from tests.factories import IssueFactory
 from tests.helpers import member_of, url
 

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import io
+import re
+import subprocess
+import sys
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from delivery.models import Delivery
 from issues.models import Issue
 from tests.factories import IssueFactory
-from tests.helpers import worker_env
+from tests.helpers import ROOT, child_env, purge_queues, worker_env
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -52,6 +57,42 @@ def test_send_issue_wait_exits_non_zero_when_a_message_failed(
     with pytest.raises(CommandError, match="1 messages failed"):
         run("monitor", "6", "11", "--wait")
     assert Delivery.objects.filter(status="failed").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_issue_wait_gives_up_with_the_reason_when_no_worker_sends(issue, make_subscribers):
+    make_subscribers(5)
+    connection.close()  # the command runs in its own process, on the same database
+    started = time.monotonic()
+    try:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "send_issue", "monitor", "6", "11", "--wait"],
+            cwd=ROOT,
+            env=child_env(MONITOR_DELIVERY_STALL_SECONDS="3"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        purge_queues()  # the chunks it handed out, which no worker took
+    took = time.monotonic() - started
+
+    assert result.returncode != 0
+    assert "Sending The Monitor, Volume 6, Issue 11 to 5 subscribers." in result.stdout
+    # at once, a warning; past the threshold, the reason it gives up
+    assert (
+        "No worker consumes the send queue, so nothing of this send goes out: "
+        "start one with `celery -A monitor_site worker`." in result.stderr
+    )
+    reason = re.search(
+        r"CommandError: No message of this send has gone out for (\d+) seconds, and no worker "
+        r"consumes the send queue: start one with `celery -A monitor_site worker`\.",
+        result.stderr,
+    )
+    assert reason, result.stderr
+    assert 3 <= int(reason[1]) < 10
+    assert took < 60
+    assert Delivery.objects.filter(issue=issue, status="queued").count() == 5
 
 
 @pytest.mark.django_db

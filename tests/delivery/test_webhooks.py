@@ -533,21 +533,38 @@ def test_events_without_an_id_are_applied_once(webhooks_on, client, sent, kind):
     )
 
 
+@pytest.mark.parametrize(
+    ("esp", "kind"),
+    [(esp, kind) for esp in ESPS for kind in ("hard_bounce", "complaint")]
+    + [("postmark", "unsubscribe"), ("mailgun", "unsubscribe")],  # SES has no unsubscribe
+)
+def test_an_event_for_an_address_never_mailed_is_stored_and_changes_nothing(
+    webhooks_on, client, sent, make_subscribers, esp, kind
+):
+    # Subscribed, but no delivery was ever sent to this address, nor under that id.
+    (stranger,) = make_subscribers(1, prefix="stranger")
+    address = stranger.subscriber.email
+    hook = BUILDERS[esp](kind, email=address.title(), message_id=message_id(), at=timezone.now())
+    before = snapshot()
+
+    assert hook.post(client).status_code == 200
+
+    event = DeliveryEvent.objects.get()
+    assert (event.delivery_id, event.email) == (None, address)
+    assert snapshot()[1:] == before[1:]  # no suppression, every subscription as it was
+    assert Subscription.objects.get(pk=stranger.pk).status == Status.ACTIVE
+
+
 @pytest.mark.parametrize("esp", ESPS)
-def test_an_event_for_an_unknown_message_is_stored_and_still_suppresses(
+def test_a_bounce_for_an_unknown_message_to_an_address_we_mailed_still_suppresses(
     webhooks_on, client, sent, esp
 ):
-    # No delivery was ever sent to this address, nor under that message id.
-    hook = BUILDERS[esp](
-        "hard_bounce",
-        email="Stranger@Example.org",
-        message_id=message_id(),
-        at=timezone.now(),
-    )
+    # The ESP's message id is not one we recorded; the address had the issue an hour ago.
+    hook = sent.hook(esp, "hard_bounce", message_id=message_id(), at=timezone.now())
     assert hook.post(client).status_code == 200
-    event = DeliveryEvent.objects.get()
-    assert (event.delivery_id, event.email) == (None, "stranger@example.org")
-    assert Suppression.objects.active().get().email == "stranger@example.org"
+    assert DeliveryEvent.objects.get().delivery_id == sent.delivery.pk
+    assert Suppression.objects.active().get().email == sent.email
+    assert sent.subscription_status() == Status.BOUNCED
 
 
 # --- bad bodies, failing database ---------------------------------------------------------

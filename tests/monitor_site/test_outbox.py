@@ -7,6 +7,8 @@ import pytest
 from django.core.mail import EmailMultiAlternatives
 
 from monitor_site.outbox import OutboxBackend
+from tests.factories import StaffFactory
+from tests.helpers import member_of
 
 
 def test_outbox_writes_each_message_as_one_parseable_eml_file(tmp_path):
@@ -57,7 +59,7 @@ def outbox(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_staff_read_the_outbox_in_the_admin(admin_client, outbox):
+def test_superusers_read_the_outbox_in_the_admin(admin_client, outbox):
     listing = admin_client.get("/admin/outbox/")
     assert listing.status_code == 200
     assert b"Confirm your subscription" in listing.content
@@ -80,6 +82,27 @@ def test_the_outbox_is_for_staff_and_only_while_it_is_the_backend(
     client, admin_client, outbox, settings
 ):
     assert client.get("/admin/outbox/").status_code == 302  # to the login page
+    assert client.get(f"/admin/outbox/{outbox}").status_code == 302
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert admin_client.get("/admin/outbox/").status_code == 404
     assert b'href="/admin/outbox/"' not in admin_client.get("/admin/").content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("group", ["Analysts", "Editors", "Subscription staff"])
+def test_staff_without_the_readers_links_permission_may_not_read_the_outbox(client, outbox, group):
+    # Its messages hold readers' unsubscribe, preferences and confirm links.
+    client.force_login(member_of(group, "someone"))
+    assert client.get("/admin/outbox/").status_code == 403
+    refused = client.get(f"/admin/outbox/{outbox}")
+    assert refused.status_code == 403
+    assert b"Please confirm." not in refused.content
+    assert b'href="/admin/outbox/"' not in client.get("/admin/").content
+
+
+@pytest.mark.django_db
+def test_staff_given_the_readers_links_permission_read_the_outbox(client, outbox):
+    client.force_login(StaffFactory(permissions=["delivery.view_outbox"]))
+    assert b"Confirm your subscription" in client.get("/admin/outbox/").content
+    assert b"Please confirm." in client.get(f"/admin/outbox/{outbox}").content
+    assert b'href="/admin/outbox/"' in client.get("/admin/").content

@@ -15,7 +15,7 @@ PROBE = (
 )
 
 
-def run_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
+def run_settings(tmp_path, probe: str = PROBE, **env: str) -> subprocess.CompletedProcess:
     base = {
         "PATH": "/usr/bin:/bin",
         "DJANGO_SETTINGS_MODULE": "monitor_site.settings",
@@ -23,7 +23,7 @@ def run_settings(tmp_path, **env: str) -> subprocess.CompletedProcess:
     }
     base.update(env)
     return subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=base, capture_output=True, text=True
+        [sys.executable, "-c", probe], cwd=ROOT, env=base, capture_output=True, text=True
     )
 
 
@@ -57,6 +57,35 @@ def test_services_come_from_the_environment(tmp_path):
     ]
 
 
+CACHE_PROBE = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "c = s.CACHES['default']; print(c['BACKEND'], c['LOCATION'], c.get('KEY_PREFIX', '-'))"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "cache"),
+    [
+        ({}, "django.core.cache.backends.db.DatabaseCache monitor_cache -"),
+        (
+            {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/4"},
+            "django.core.cache.backends.redis.RedisCache redis://127.0.0.1:6379/4 monitor",
+        ),
+        (
+            {
+                "CELERY_BROKER_URL": "redis://127.0.0.1:6379/4",
+                "MONITOR_CACHE_URL": "redis://cache.internal:6379/0",
+            },
+            "django.core.cache.backends.redis.RedisCache redis://cache.internal:6379/0 monitor",
+        ),
+    ],
+)
+def test_the_rate_limit_cache_is_redis_whenever_there_is_one(tmp_path, env, cache):
+    result = run_settings(tmp_path, CACHE_PROBE, DJANGO_DEBUG="1", **env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == cache
+
+
 def test_anymail_esp_selects_its_backend(tmp_path):
     result = run_settings(tmp_path, DJANGO_SECRET_KEY="k" * 50, ANYMAIL_ESP="postmark")
     assert result.returncode == 0, result.stderr
@@ -74,6 +103,14 @@ def test_anymail_esp_selects_its_backend(tmp_path):
         ({"DJANGO_DEBUG": "1", "EMAIL_URL": "http://mail"}, "EMAIL_URL"),
         ({"DJANGO_DEBUG": "1", "ANYMAIL_WEBHOOK_SECRET": "nocolon"}, "ANYMAIL_WEBHOOK_SECRET"),
         ({"DJANGO_DEBUG": "1", "DJANGO_HSTS_SECONDS": "year"}, None),
+        ({"DJANGO_DEBUG": "1", "MONITOR_DELIVERY_STALL_SECONDS": "5m"}, "STALL_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_DELIVERY_STALL_SECONDS": "0"}, "STALL_SECONDS"),
+        (
+            {"DJANGO_DEBUG": "1", "MONITOR_TRUSTED_PROXY_COUNT": "one"},
+            "MONITOR_TRUSTED_PROXY_COUNT",
+        ),
+        ({"DJANGO_DEBUG": "1", "MONITOR_TRUSTED_PROXY_COUNT": "-1"}, "MONITOR_TRUSTED_PROXY_COUNT"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_CACHE_URL": "memcached://x"}, "MONITOR_CACHE_URL"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, env, named):

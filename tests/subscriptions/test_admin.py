@@ -12,14 +12,16 @@ from django.test.utils import CaptureQueriesContext
 
 from subscriptions.models import ContactMessage, Subscriber, Subscription, Suppression
 from subscriptions.services import suppression_add
-from tests.helpers import make_subscription
+from tests.helpers import make_subscription, member_of, offline_reader
 
 Status = Subscription.Status
 
 
 @pytest.fixture
-def staff(admin_client) -> Client:
-    return admin_client
+def staff(client, db) -> Client:
+    """A member of "Subscription staff": each test below is part of that group's work."""
+    client.force_login(member_of("Subscription staff", "sam"))
+    return client
 
 
 def test_changelists_render_without_a_query_per_row(
@@ -97,7 +99,7 @@ def test_requests_list_filters_and_bulk_approve_and_reject(
         ("a@example.org", "Your subscription to Restricted Brief is approved"),
         ("b@example.org", "Your request for Restricted Brief"),
     ]
-    assert first.events.last().by.username == "admin"
+    assert first.events.last().by.username == "sam"
 
 
 def test_suppression_added_in_admin_ends_subscriptions(staff, publication):
@@ -128,7 +130,7 @@ def test_lift_suppression_asks_for_a_note_first(staff, publication):
     suppression.refresh_from_db()
     assert suppression.lifted_at is not None
     assert suppression.lifted_note == "fixed"
-    assert suppression.lifted_by.username == "admin"
+    assert suppression.lifted_by.username == "sam"
 
 
 def test_admin_import_previews_then_imports(staff, publication, commit):
@@ -183,11 +185,33 @@ def test_admin_import_previews_then_imports(staff, publication, commit):
         ("carl@example.org", "legacy-postal"),
     ]
     assert set(Subscription.objects.values_list("status", flat=True)) == {Status.PENDING}
-    assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.org", "carl@example.org"]
+    # a legacy list: the invitation, not the confirmation
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == [
+        (address, "The Monitor is moving to email: keep receiving it")
+        for address in ("ann@example.org", "carl@example.org")
+    ]
+
+
+def test_admin_import_sends_readers_without_an_address_to_the_command(staff, publication):
+    data = b"email,name,fax\n,Bob Fax,+1 202 555 0101\n"
+    preview = staff.post(
+        "/admin/subscriptions/subscriber/import/",
+        {
+            "import_file": SimpleUploadedFile("list.csv", data, "text/csv"),
+            "format": "0",
+            "resource": "0",
+            "publication": publication.pk,
+            "source": "legacy-fax",
+        },
+    )
+    assert preview.status_code == 200
+    assert "import fax and postal readers with the import_subscribers command" in preview.text
+    assert not Subscriber.objects.exists()
 
 
 def test_admin_export_has_the_command_columns(staff, publication):
     make_subscription(publication, name="Ann")
+    zed = offline_reader(publication, name="Zed")
     response = staff.post(
         "/admin/subscriptions/subscription/export/",
         {
@@ -203,14 +227,16 @@ def test_admin_export_has_the_command_columns(staff, publication):
                     "status",
                     "confirmed_at",
                     "source",
+                    "join_code",
                 )
             },
         },
     )
     assert response.status_code == 200
     header = response.content.decode().splitlines()[0].lstrip("\ufeff")
-    assert header == "email,name,organization,publication,status,confirmed_at,source"
-    assert "reader@example.org,Ann,,monitor,active,,web" in response.content.decode()
+    assert header == "email,name,organization,publication,status,confirmed_at,source,join_code"
+    assert "reader@example.org,Ann,,monitor,active,,web," in response.content.decode()
+    assert f",Zed,,monitor,offline,,legacy-postal,{zed.join_code}" in response.content.decode()
 
 
 def test_repeated_failed_admin_logins_lock_out(db, settings):

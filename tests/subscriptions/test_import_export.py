@@ -17,7 +17,7 @@ BAD_AND_GOOD = (
     "email,name,organization,fax,postal_address\n"
     "ann@example.org,Ann Reader,Ministry,+1 555 0100,\n"  # 2 created
     "not-an-address,Bob,,,\n"  # 3 invalid
-    ",Nobody,,,\n"  # 4 invalid: empty
+    ",Nobody,,,\n"  # 4 invalid: no email, fax or postal address
     'carol@example.org,"Carol\nBcc: x@example.org",,,\n'  # 5-6 invalid: line break
     f"dave@example.org,{'D' * 201},,,\n"  # 7 invalid: too long
     "erin@example.org,Erin,Org,,,extra\n"  # 8 invalid: extra value
@@ -64,7 +64,7 @@ def test_import_reports_every_row_and_never_stops_or_duplicates(
     expected = [
         "line 2: created ann@example.org",
         "line 3: invalid not-an-address ('not-an-address' is not a valid email address)",
-        "line 4: invalid (email is empty)",
+        "line 4: invalid (no email, fax number or postal address)",
         "line 5: invalid carol@example.org (name contains a line break or control character)",
         "line 7: invalid dave@example.org (name is longer than 200 characters)",
         "line 8: invalid erin@example.org (more values than columns)",
@@ -93,11 +93,11 @@ def test_import_reports_every_row_and_never_stops_or_duplicates(
         Status.UNSUBSCRIBED
     )
     assert not Subscriber.objects.filter(email="blocked@example.org").exists()
-    # one re-permission email per person who got a new pending subscription
-    assert sorted(m.to[0] for m in mail.outbox) == [
-        "ann@example.org",
-        "frank@example.org",
-        "known@example.org",
+    # one invitation (the legacy list's re-permission) per person who got a new pending
+    # subscription
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == [
+        (address, "The Monitor is moving to email: keep receiving it")
+        for address in ("ann@example.org", "frank@example.org", "known@example.org")
     ]
 
     # the same file again changes nothing and sends nothing
@@ -177,12 +177,13 @@ def test_export_columns_and_values(publication, other_publication, gated_publica
         "status",
         "confirmed_at",
         "source",
+        "join_code",
     ]
     assert rows[1:] == [
-        ["bob@example.org", "", "", "brief", "pending", "", "web"],
-        ["ann@example.org", "Ann", "Ministry", "fortnight", "pending", "", "web"],
-        ["ann@example.org", "Ann", "Ministry", "monitor", "active", confirmed_at, "web"],
-        ["carl@example.org", "", "", "monitor", "complained", "", "web"],
+        ["bob@example.org", "", "", "brief", "pending", "", "web", ""],
+        ["ann@example.org", "Ann", "Ministry", "fortnight", "pending", "", "web", ""],
+        ["ann@example.org", "Ann", "Ministry", "monitor", "active", confirmed_at, "web", ""],
+        ["carl@example.org", "", "", "monitor", "complained", "", "web", ""],
     ]
 
     out = io.StringIO()
@@ -200,7 +201,7 @@ def test_export_unknown_publication_is_an_error(publication):
 
 
 def test_import_queries_do_not_grow_with_the_rows(publication, django_assert_max_num_queries):
-    from subscriptions.services import subscribers_import
+    from subscriptions.imports import subscribers_import
 
     def rows(prefix: str, n: int):
         return [(line + 2, {"email": f"{prefix}{line}@example.org"}) for line in range(n)]

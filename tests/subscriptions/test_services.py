@@ -5,7 +5,8 @@ from django.core import mail
 
 from subscriptions import services
 from subscriptions.models import Subscriber, Subscription, SubscriptionEvent, Suppression
-from tests.helpers import make_subscription
+from subscriptions.tokens import BadToken
+from tests.helpers import confirm_current_request, make_subscription
 
 Status = Subscription.Status
 
@@ -41,7 +42,8 @@ def test_confirm_activates_and_sends_welcome_with_preferences_link(publication, 
     with commit():
         subscriber = request([publication])
     with commit():
-        changed = services.subscription_confirm(subscriber=subscriber, ip="192.0.2.9")
+        nonce = Subscriber.objects.get(pk=subscriber.pk).confirm_nonce
+        changed = services.subscription_confirm(subscriber=subscriber, nonce=nonce, ip="192.0.2.9")
 
     assert [s.status for s in changed] == [Status.ACTIVE]
     subscription = subscriber.subscriptions.get()
@@ -53,9 +55,9 @@ def test_confirm_activates_and_sends_welcome_with_preferences_link(publication, 
     assert "/preferences/" in welcome.body
     assert welcome.from_email == "The Monitor <monitor@example.org>"
     assert welcome.reply_to == ["pubs@example.org"]
-    # a second confirmation changes nothing and sends nothing
-    with commit():
-        assert services.subscription_confirm(subscriber=subscriber) == []
+    # the same link a second time changes nothing and sends nothing
+    with commit(), pytest.raises(BadToken):
+        services.subscription_confirm(subscriber=subscriber, nonce=nonce)
     assert len(mail.outbox) == 2
 
 
@@ -63,7 +65,7 @@ def test_confirm_of_gated_publication_waits_for_approval(gated_publication, comm
     with commit():
         subscriber = request([gated_publication])
     with commit():
-        services.subscription_confirm(subscriber=subscriber)
+        confirm_current_request(subscriber)
     subscription = subscriber.subscriptions.get()
     assert subscription.status == Status.AWAITING_APPROVAL
     assert subscription.export_status == "pending"
@@ -81,7 +83,7 @@ def test_confirm_of_gated_publication_waits_for_approval(gated_publication, comm
 def test_reject_ends_request_and_tells_requester(gated_publication, commit):
     with commit():
         subscriber = request([gated_publication])
-        services.subscription_confirm(subscriber=subscriber)
+        confirm_current_request(subscriber)
     subscription = subscriber.subscriptions.get()
     with commit():
         assert services.subscription_reject(subscription=subscription, by=None, note="not staff")
@@ -182,6 +184,7 @@ def test_preferences_update_changes_publications_format_and_name(
         name="Ann Reader",
         publications=[other_publication, gated_publication],
         format="text",
+        address_proven=True,
     )
     statuses = dict(subscriber.subscriptions.values_list("publication__slug", "status"))
     assert statuses == {
@@ -222,7 +225,11 @@ def test_preferences_update_leaves_publications_no_longer_offered_alone(
     other_publication.active = False
     other_publication.save()
     services.preferences_update(
-        subscriber=retired.subscriber, name="", publications=[publication], format="html"
+        subscriber=retired.subscriber,
+        name="",
+        publications=[publication],
+        format="html",
+        address_proven=True,
     )
     retired.refresh_from_db()
     assert retired.status == Status.ACTIVE

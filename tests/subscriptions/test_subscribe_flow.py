@@ -5,6 +5,7 @@ import re
 from django.core import mail
 
 from subscriptions.models import Subscriber, Subscription
+from tests.helpers import confirm_path
 
 Status = Subscription.Status
 
@@ -83,9 +84,7 @@ def test_csrf_is_enforced_on_subscribe_and_confirm(csrf_client, publication, com
 
     subscriber = Subscriber.objects.create(email="a@example.org")
     Subscription.objects.create(subscriber=subscriber, publication=publication)
-    from subscriptions.tokens import confirm_url
-
-    response = csrf_client.post(confirm_url(subscriber.pk).removeprefix("http://127.0.0.1:8000"))
+    response = csrf_client.post(confirm_path(subscriber))
     assert response.status_code == 403
     assert Subscription.objects.get().status == Status.PENDING
 
@@ -148,15 +147,21 @@ def test_gated_publication_confirmation_waits_for_staff(client, gated_publicatio
 
 
 def test_get_never_changes_state(client, publication):
-    from subscriptions.tokens import confirm_url, preferences_url, unsubscribe_url
+    from subscriptions.tokens import (
+        confirm_url,
+        footer_preferences_url,
+        preferences_url,
+        unsubscribe_url,
+    )
 
     subscriber = Subscriber.objects.create(email="a@example.org")
     pending = Subscription.objects.create(subscriber=subscriber, publication=publication)
     before = list(Subscription.objects.values())
     for url in (
-        confirm_url(subscriber.pk),
+        confirm_url(subscriber.pk, subscriber.confirm_nonce),
         unsubscribe_url(pending.pk),
         preferences_url(subscriber.pk),
+        footer_preferences_url(subscriber.pk),
         "http://127.0.0.1:8000/subscribe/?email=a@example.org&publications=monitor",
         "http://127.0.0.1:8000/preferences/?email=a@example.org",
         "http://127.0.0.1:8000/contact/?email=a@example.org",

@@ -27,13 +27,15 @@ def tampered(url: str) -> str:
     """The same link with the signed id changed (signature kept)."""
     token = path(url).rstrip("/").rpartition("/")[2]
     value, _, rest = token.partition(":")
-    return path(url).replace(token, f"{int(value) + 1}:{rest}")
+    number, dot, nonce = value.partition(".")
+    return path(url).replace(token, f"{int(number) + 1}{dot}{nonce}:{rest}")
 
 
 @pytest.mark.parametrize(
     "make",
     [
-        lambda s: tokens.confirm_url(s.subscriber_id),
+        lambda s: tokens.confirm_url(s.subscriber_id, "n0nce"),
+        lambda s: tokens.footer_preferences_url(s.subscriber_id),
         lambda s: tokens.unsubscribe_url(s.pk),
         lambda s: tokens.preferences_url(s.subscriber_id),
     ],
@@ -71,7 +73,7 @@ def test_a_token_for_one_purpose_does_not_work_for_another(client, pending):
 
 
 def test_confirm_link_expires_after_seven_days(client, pending):
-    url = path(tokens.confirm_url(pending.subscriber_id))
+    url = path(tokens.confirm_url(pending.subscriber_id, pending.subscriber.confirm_nonce))
     with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
         response = client.post(url)
     assert response.status_code == 400

@@ -7,9 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from tqdm import tqdm
 
-from delivery import dispatch, progress, services
-from delivery.models import Delivery
+from delivery import dispatch, health, progress, services
+from delivery.models import Delivery, SendJob
 from issues.models import Issue
+
+HEALTH_EVERY = 2  # seconds between two looks at whether the send is stalled
 
 
 class Command(BaseCommand):
@@ -54,9 +56,21 @@ class Command(BaseCommand):
             self._wait(issue)
 
     def _wait(self, issue: Issue) -> None:
+        """Until every message is final; a send that stalls (delivery/health.py) ends the
+        wait with the reason, instead of waiting forever."""
         counts = progress.progress(issue)
+        warned = False
+        looked = 0.0
         with tqdm(total=counts["total"], unit="msg", file=self.stderr) as bar:
             while True:
+                if time.monotonic() - looked >= HEALTH_EVERY:
+                    looked = time.monotonic()
+                    state = health.send_health(job=SendJob.objects.filter(issue=issue).first())
+                    if state.stalled:
+                        raise CommandError(state.message)
+                    if state.message and not warned:
+                        bar.write(state.message, file=self.stderr)
+                        warned = True
                 counts = progress.progress(issue)
                 done = sum(counts[s] for s in Delivery.FINAL)
                 bar.update(done - bar.n)

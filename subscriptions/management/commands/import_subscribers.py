@@ -7,8 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from issues.models import Publication
+from subscriptions.imports import IMPORT_COLUMNS, INVALID, subscribers_import
 from subscriptions.models import Subscriber
-from subscriptions.services import IMPORT_COLUMNS, INVALID, subscribers_import
 
 
 def read_rows(data: bytes) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -32,7 +32,8 @@ def read_rows(data: bytes) -> tuple[list[str], list[tuple[int, dict]]]:
 class Command(BaseCommand):
     help = (
         "Import subscribers from a CSV file (columns email,name,organization and optionally "
-        "fax,postal_address) into a publication. Reports every row; never duplicates."
+        "fax,postal_address) into a publication. A row with only a fax number or a postal "
+        "address is an offline reader with a join code. Reports every row; never duplicates."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,12 +43,14 @@ class Command(BaseCommand):
             "--source",
             default=Subscriber.Source.IMPORT,
             choices=Subscriber.Source.values,
-            help="where the people come from (default: import)",
+            help="where the people come from (default: import); the legacy-* lists get an "
+            "invitation (with reminders) instead of a confirmation",
         )
         parser.add_argument(
             "--confirmed",
             action="store_true",
-            help="subscriptions start active; otherwise each new person gets a confirmation email",
+            help="subscriptions start active; otherwise each new person with an address gets "
+            "a confirmation email (an invitation for the legacy-* sources)",
         )
 
     def handle(self, *args, file: Path, publication: str, source: str, confirmed: bool, **kw):
@@ -62,8 +65,11 @@ class Command(BaseCommand):
             header, rows = read_rows(data)
         except csv.Error as exc:
             raise CommandError(f"{file}: not a readable CSV file: {exc}") from None
-        if "email" not in header:
-            raise CommandError(f"{file}, line 1: the header must name the columns, with 'email'.")
+        if not {"email", "fax", "postal_address"} & set(header):
+            raise CommandError(
+                f"{file}, line 1: the header must name the columns, with 'email' "
+                "(or 'fax' or 'postal_address' for offline readers)."
+            )
         unknown = [c for c in header if c not in IMPORT_COLUMNS]
         if unknown:
             raise CommandError(
@@ -78,7 +84,7 @@ class Command(BaseCommand):
             form=f"import {file.name}" + (" (--confirmed)" if confirmed else ""),
         )
         for row in report.rows:
-            text = f"line {row.line}: {row.outcome} {row.email}".rstrip()
+            text = f"line {row.line}: {row.outcome} {row.who}".rstrip()
             if row.message:
                 text += f" ({row.message})"
             style = self.style.ERROR if row.outcome == INVALID else (lambda s: s)

@@ -1,5 +1,6 @@
-"""Charts for the send report, drawn on the server as SVG: no JavaScript, no library,
-and they print. Every label is escaped; numbers are formatted here."""
+"""Charts for the admin's reports (a send's, the conversion of legacy readers), drawn on
+the server as SVG: no JavaScript, no library, and they print. Every label is escaped;
+numbers are formatted here. A bar's colour is picked by a key naming what it counts."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ COLORS = {
     "unsubscribed": "#c7a100",
     "opened": "#2e8b57",
     "clicked": "#e67e22",
+    "converted": "#2e8b57",
 }
 FALLBACK = "#666666"
 
