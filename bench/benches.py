@@ -18,10 +18,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from bench import data, procs
+from bench import data, limits, procs
 from bench.espstub import stats as esp_stats
 from bench.smtpsink import count as sink_count
-from delivery import services
+from delivery import fanout as engine_fanout
+from delivery import progress, services
 from delivery.models import Delivery, SendJob
 from delivery.rendering import Recipient, RenderedIssue
 from issues.models import Issue
@@ -58,7 +59,7 @@ def fanout(ctx, *, n: int = 100_000) -> dict:
         data.reset_issue(issue)
         start = time.perf_counter()
         with transaction.atomic():
-            created, _, _ = services._fan_out(issue)
+            created, _, _ = engine_fanout.fan_out(issue)
         elapsed = time.perf_counter() - start
         assert created == n, (created, n)
         rates.append(n / elapsed)
@@ -107,13 +108,35 @@ def render(ctx, *, n: int = 10_000) -> dict:
     return figure("render", "messages_per_s", rates, n=n, message_bytes=size, cores_used=1)
 
 
-def _send_once(ctx, n: int, check: Callable[[], int], watch: list[int]) -> tuple[float, float]:
-    """Start the issue's send and wait until it is done; (seconds, peak RSS MB seen)."""
+def _postgres_backends() -> list[int]:
+    """The PostgreSQL server processes serving the bench database, but this one's."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _cpu(pids: list[int]) -> dict[int, float]:
+    return {pid: procs.cpu_seconds(pid) for pid in pids}
+
+
+def _send_once(
+    ctx, n: int, check: Callable[[], int], watch: list[int], stand_in: int
+) -> tuple[float, float, dict[str, float], float]:
+    """Start the issue's send and wait until it is done; (seconds, peak RSS MB of the
+    worker's processes summed, CPU µs a message of the worker, PostgreSQL's backends and
+    the stand-in, peak PSS MB of the worker's processes summed)."""
     issue = ctx.issue
     data.reset_issue(issue)
     data.set_audience(issue.publication, n)
     before = check()
-    peak = 0.0
+    peak = pss = 0.0
+    polls = 0
+    cpu_before = _cpu([*watch, stand_in, *_postgres_backends()])
     start = time.perf_counter()
     services.send_start(issue=issue)
     deadline = start + 600
@@ -122,18 +145,31 @@ def _send_once(ctx, n: int, check: Callable[[], int], watch: list[int]) -> tuple
         if state == SendJob.State.DONE:
             break
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"send of {n} not done after 600 s: {services.progress(issue)}")
-        peak = max([peak, *procs.rss_mb(watch).values()])
+            raise RuntimeError(f"send of {n} not done after 600 s: {progress.progress(issue)}")
+        peak = max(peak, sum(procs.rss_mb(watch).values()))
+        if polls % 20 == 0:  # reading smaps costs more than a poll
+            pss = max(pss, procs.pss_mb(watch))
+        polls += 1
         time.sleep(0.01)  # a 10,000 send takes about half a second
     elapsed = time.perf_counter() - start
-    counts = services.progress(issue)
+    backends = _postgres_backends()
+    cpu_after = _cpu([*watch, stand_in, *backends])
+
+    def used(pids: list[int]) -> float:
+        seconds = sum(cpu_after[p] - cpu_before.get(p, 0.0) for p in pids)
+        return round(seconds / n * 1e6, 1)
+
+    cpu = {"worker": used(watch), "postgresql": used(backends), "stand_in": used([stand_in])}
+    counts = progress.progress(issue)
     arrived = check() - before
     if counts[Delivery.Status.SENT] != n or arrived != n:
         raise RuntimeError(f"sent {counts}, the receiving end saw {arrived}, expected {n}")
-    return elapsed, peak
+    return elapsed, peak, cpu, max(pss, procs.pss_mb(watch))
 
 
-def _end_to_end(ctx, name: str, worker_env: dict[str, str], check: Callable[[], int]) -> dict:
+def _end_to_end(
+    ctx, name: str, worker_env: dict[str, str], check: Callable[[], int], stand_in: int
+) -> dict:
     """Through `celery worker --concurrency=2`, a fresh worker per workload."""
     out: dict[str, object] = {"bench": name, "worker": "celery prefork, concurrency 2"}
     headline = None
@@ -141,11 +177,14 @@ def _end_to_end(ctx, name: str, worker_env: dict[str, str], check: Callable[[], 
         worker = procs.celery_worker(f"{name}-worker-{n}", worker_env)
         try:
             pool = worker.children()
-            rates, peaks = [], []
+            rates, peaks, cpus, psss = [], [], [], []
             for _ in range(ctx.runs):
-                elapsed, peak = _send_once(ctx, n, check, [worker.pid, *pool])
+                run = _send_once(ctx, n, check, [worker.pid, *pool], stand_in)
+                elapsed, peak, cpu, pss = run
                 rates.append(n / elapsed)
                 peaks.append(peak)
+                cpus.append(cpu)
+                psss.append(pss)
             hwm = procs.peak_rss_mb([worker.pid, *pool])
         finally:
             worker.stop()
@@ -155,29 +194,64 @@ def _end_to_end(ctx, name: str, worker_env: dict[str, str], check: Callable[[], 
             "messages_per_s_runs": spread(rates),
             "peak_worker_rss_mb": round(max(hwm.values()), 1),
             "peak_worker_rss_total_mb": round(sum(hwm.values()), 1),
+            # pages the pool shares with the parent count once: the memory they take
+            "peak_worker_pss_total_mb": round(max(psss), 1),
+            "cpu_us_per_message": {
+                part: round(statistics.median(c[part] for c in cpus), 1) for part in cpus[0]
+            },
         }
         headline = out[f"n{n}"]
     out["messages_per_s"] = headline["messages_per_s"]
     out["peak_worker_rss_mb"] = headline["peak_worker_rss_mb"]
+    out["peak_worker_rss_total_mb"] = headline["peak_worker_rss_total_mb"]
+    out["peak_worker_pss_total_mb"] = headline["peak_worker_pss_total_mb"]
     out["n"] = list(ctx.sizes)
     out["runs"] = ctx.runs
+    out["smtp_connections_per_process"] = settings.DELIVERY_SMTP_CONNECTIONS
+    out["esp_calls_per_process"] = settings.DELIVERY_ESP_CALLS
     return out
 
 
-def smtp(ctx) -> dict:
-    sink, port = procs.smtp_sink(ctx.env)
+def _shares(ctx, out: dict, of: str, key: str) -> None:
+    """`out[key]` for each size: its messages/s over those of `of` in the same run."""
+    other = ctx.results.get(of, {})
+    for n in ctx.sizes:
+        mine, theirs = out.get(f"n{n}"), other.get(f"n{n}")
+        if mine and theirs and theirs.get("messages_per_s"):
+            mine[key] = round(mine["messages_per_s"] / theirs["messages_per_s"], 3)
+
+
+SMTP_REAL = {"reply": 0.0005, "data": 0.003}  # a relay: per reply, and to take a message
+ESP_REAL = 0.15  # an ESP's answer to an API call
+
+
+def _smtp(ctx, name: str, delays: dict[str, float]) -> dict:
+    sink, port = procs.smtp_sink(ctx.env, **delays)
     try:
         env = {**ctx.env, "EMAIL_URL": f"smtp://127.0.0.1:{port}"}
-        result = _end_to_end(ctx, "smtp", env, lambda: sink_count(port)[0])
+        result = _end_to_end(ctx, name, env, lambda: sink_count(port)[0], sink.pid)
         result["sink"] = "bench.smtpsink (asyncio, one process)"
-        ctx.smtp_sink_port = None
+        result["sink_delays_s"] = delays
         return result
     finally:
         sink.stop()
 
 
-def esp_batch(ctx) -> dict:
-    stub, port = procs.esp_stub(ctx.env)
+def smtp(ctx) -> dict:
+    result = _smtp(ctx, "smtp", {"reply": 0.0, "data": 0.0})
+    _shares(ctx, result, "smtp_limit", "of_limit")
+    return result
+
+
+def smtp_real(ctx) -> dict:
+    result = _smtp(ctx, "smtp_real", SMTP_REAL)
+    _shares(ctx, result, "smtp", "of_zero_latency")
+    _shares(ctx, result, "smtp_limit_real", "of_limit")
+    return result
+
+
+def _esp(ctx, name: str, delay: float) -> dict:
+    stub, port = procs.esp_stub(ctx.env, delay=delay)
     try:
         env = {
             **ctx.env,
@@ -185,14 +259,72 @@ def esp_batch(ctx) -> dict:
             "ANYMAIL_MAILGUN_API_KEY": "key-bench",
             "ANYMAIL_MAILGUN_API_URL": f"http://127.0.0.1:{port}/v3",
         }
-        result = _end_to_end(ctx, "esp_batch", env, lambda: esp_stats(port)["recipients"])
-        calls = esp_stats(port)["calls"]
+        check = lambda: esp_stats(port)["recipients"]  # noqa: E731
+        result = _end_to_end(ctx, name, env, check, stub.pid)
         result["esp"] = "mailgun batch API stand-in (bench.espstub)"
-        result["api_calls"] = calls
+        result["esp_delay_s"] = delay
+        result["api_calls"] = esp_stats(port)["calls"]
         result["delivery_rows_written"] = True
         return result
     finally:
         stub.stop()
+
+
+def esp_batch(ctx) -> dict:
+    result = _esp(ctx, "esp_batch", 0.0)
+    _shares(ctx, result, "esp_limit", "of_limit")
+    return result
+
+
+def esp_batch_real(ctx) -> dict:
+    result = _esp(ctx, "esp_batch_real", ESP_REAL)
+    _shares(ctx, result, "esp_batch", "of_zero_latency")
+    _shares(ctx, result, "esp_limit_real", "of_limit")
+    return result
+
+
+def _limit(ctx, name: str, start: Callable, rate: Callable) -> dict:
+    out: dict[str, object] = {"bench": name, "client": "asyncio, no Django/database/Celery"}
+    for n in ctx.sizes:
+        child, port = start()
+        try:
+            rates = [rate(port, n) for _ in range(ctx.runs)]
+        finally:
+            child.stop()
+        out[f"n{n}"] = {
+            "messages_per_s": round(statistics.median(rates), 1),
+            "runs": len(rates),
+            "messages_per_s_runs": spread(rates),
+        }
+        out["messages_per_s"] = out[f"n{n}"]["messages_per_s"]
+    out["processes"] = limits.PROCESSES
+    out["n"] = list(ctx.sizes)
+    out["runs"] = ctx.runs
+    return out
+
+
+def smtp_limit(ctx) -> dict:
+    """The bare client against the zero-latency sink and against the realistic one."""
+    messages = limits.smtp_messages(ctx.issue)
+    rate = lambda port, n: limits.smtp_limit_rate(messages, port, n)  # noqa: E731
+    zero = _limit(ctx, "smtp_limit", lambda: procs.smtp_sink(ctx.env), rate)
+    real = _limit(ctx, "smtp_limit_real", lambda: procs.smtp_sink(ctx.env, **SMTP_REAL), rate)
+    ctx.results["smtp_limit_real"] = real
+    zero["connections_per_process"] = settings.DELIVERY_SMTP_CONNECTIONS
+    zero["real"] = {k: v for k, v in real.items() if k.startswith("n") or k == "messages_per_s"}
+    return zero
+
+
+def esp_limit(ctx) -> dict:
+    captured = limits.esp_body(ctx.issue)
+    rate = lambda port, n: limits.esp_limit_rate(captured, port, n)  # noqa: E731
+    zero = _limit(ctx, "esp_limit", lambda: procs.esp_stub(ctx.env), rate)
+    real = _limit(ctx, "esp_limit_real", lambda: procs.esp_stub(ctx.env, delay=ESP_REAL), rate)
+    ctx.results["esp_limit_real"] = real
+    zero["calls_per_process"] = settings.DELIVERY_ESP_CALLS
+    zero["batch_body_bytes"] = len(captured[0])
+    zero["real"] = {k: v for k, v in real.items() if k.startswith("n") or k == "messages_per_s"}
+    return zero
 
 
 def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:

@@ -6,8 +6,9 @@
   SQLite file under var/bench/.
 * Broker: Redis when `CELERY_BROKER_URL` points at it, or when none is set and a server
   answers on 127.0.0.1:6379; the bench uses its own Redis db there (14, or
-  `MONITOR_BENCH_REDIS_DB`) and purges only its queues. Else the filesystem transport
-  in a folder of its own.
+  `MONITOR_BENCH_REDIS_DB`) and purges only its queues. RabbitMQ when
+  `CELERY_BROKER_URL` is an `amqp://` URL (its queues are purged). Else the filesystem
+  transport in a folder of its own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class Target:
     database: str  # "postgresql" or "sqlite"
     database_note: str
     broker_url: str
-    broker: str  # "redis" or "filesystem"
+    broker: str  # "redis", "rabbitmq" or "filesystem"
     broker_note: str
     admin_url: str | None = None  # where CREATE/DROP DATABASE are run (PostgreSQL)
     db_name: str = ""
@@ -75,6 +76,10 @@ def choose() -> Target:
     if given.startswith(("redis://", "rediss://")):
         broker_url = _with_path(given, f"/{redis_db}")
         broker, broker_note = "redis", f"Redis server from CELERY_BROKER_URL, db {redis_db}"
+    elif given.startswith("amqp://"):
+        # RabbitMQ: the bench's queues live on the given virtual host; it purges only them
+        broker_url, broker = given, "rabbitmq"
+        broker_note = "RabbitMQ server from CELERY_BROKER_URL"
     elif not given and _reachable("127.0.0.1", 6379):
         broker_url = f"redis://127.0.0.1:6379/{redis_db}"
         broker = "redis"

@@ -5,7 +5,10 @@
 does: 200 and `{"id": "<…@domain>", "message": "Queued. Thank you."}`; 401 without
 credentials, 400 without a `to`. `GET /stats` answers the calls and recipients seen.
 
-    python -m bench.espstub --port 8025
+`--delay SECONDS` answers each API call that long after it arrived, as a real ESP
+takes 100 to 300 ms (calls are served concurrently, a thread each).
+
+    python -m bench.espstub --port 8025 [--delay 0.15]
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PATH = re.compile(r"^/v3/([^/]+)/messages$")
@@ -26,6 +30,7 @@ _ids = itertools.count(1)
 
 
 class Handler(BaseHTTPRequestHandler):
+    delay = 0.0  # seconds before each API call is answered
     protocol_version = "HTTP/1.1"  # keep-alive, as requests' session expects
     # Headers and body go out in two writes; with Nagle on, the body waits for the
     # client's delayed ACK, 40 ms a call, which no real ESP adds.
@@ -50,6 +55,7 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(404, {"message": "not found"})
 
     def do_POST(self) -> None:
+        arrived = time.monotonic()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
         match = PATH.match(self.path)
@@ -73,7 +79,15 @@ class Handler(BaseHTTPRequestHandler):
             STATS["recipients"] += recipients
             STATS["bytes"] += length
             n = next(_ids)
+        wait = self.delay - (time.monotonic() - arrived)
+        if wait > 0:
+            time.sleep(wait)
         self._answer(200, {"id": f"<bench.{n}@{match.group(1)}>", "message": "Queued. Thank you."})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # every worker's connections at once
 
 
 def stats(port: int, host: str = "127.0.0.1") -> dict[str, int]:
@@ -87,9 +101,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     args = parser.parse_args()
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
+    Handler.delay = args.delay
+    server = Server((args.host, args.port), Handler)
     print(f"ESP stand-in listening on {args.host}:{args.port}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

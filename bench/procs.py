@@ -81,16 +81,19 @@ class Child:
         self.stop()
 
 
-def smtp_sink(env: dict[str, str]) -> tuple[Child, int]:
+def smtp_sink(env: dict[str, str], reply: float = 0.0, data: float = 0.0) -> tuple[Child, int]:
     port = free_port()
-    child = Child("smtpsink", [sys.executable, "-m", "bench.smtpsink", "--port", str(port)], env)
+    args = [sys.executable, "-m", "bench.smtpsink", "--port", str(port)]
+    args += ["--reply-delay", str(reply), "--data-delay", str(data)]
+    child = Child("smtpsink", args, env)
     wait_port(port, child.proc)
     return child, port
 
 
-def esp_stub(env: dict[str, str]) -> tuple[Child, int]:
+def esp_stub(env: dict[str, str], delay: float = 0.0) -> tuple[Child, int]:
     port = free_port()
-    child = Child("espstub", [sys.executable, "-m", "bench.espstub", "--port", str(port)], env)
+    args = [sys.executable, "-m", "bench.espstub", "--port", str(port), "--delay", str(delay)]
+    child = Child("espstub", args, env)
     wait_port(port, child.proc)
     return child, port
 
@@ -136,6 +139,19 @@ def _status_kb(pid: int, field: str) -> int:
 
 def rss_mb(pids: list[int]) -> dict[int, float]:
     return {pid: _status_kb(pid, "VmRSS") / 1024 for pid in pids}
+
+
+def pss_mb(pids: list[int]) -> float:
+    """The memory these processes take together: each one's proportional set size (a
+    page shared by n processes counts 1/n in each), summed."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total / 1024
 
 
 def peak_rss_mb(pids: list[int]) -> dict[int, float]:

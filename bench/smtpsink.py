@@ -5,7 +5,13 @@ this answers EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT with the replies a
 server gives, parsing bytes with no per-line objects, so the sink is not what is measured.
 `XCOUNT` answers `250 <messages> <bytes>`, for the benchmark to check what arrived.
 
-    python -m bench.smtpsink --port 2525
+`--reply-delay` and `--data-delay` make it answer like a relay: each reply that long
+after the one before it on the same connection (or after its command came), and the
+reply to a message's content after `--data-delay` (the relay writing its queue file),
+connections independent of each other. It waits with select(2), whose timeout is in
+microseconds (epoll's is in milliseconds, which would round each 0.5 ms up to 1).
+
+    python -m bench.smtpsink --port 2525 [--reply-delay 0.0005 --data-delay 0.003]
 """
 
 from __future__ import annotations
@@ -13,10 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import selectors
 import signal
 
 STATS = {"messages": 0, "bytes": 0}
 END = b"\r\n.\r\n"
+DELAYS = {"reply": 0.0, "data": 0.0}
 
 
 class Session(asyncio.Protocol):
@@ -27,11 +35,29 @@ class Session(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.loop = asyncio.get_running_loop()
+        self.ready = 0.0  # when the last reply scheduled goes out
         self.transport.write(b"220 sink.bench ESMTP ready\r\n")
+
+    def _later(self, reply: bytes, delay: float) -> None:
+        """Write `reply` `delay` seconds after the previous reply, or after now."""
+        self.ready = max(self.ready, self.loop.time()) + delay
+        self.loop.call_at(self.ready, self._write, reply)
+
+    def _write(self, reply: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(reply)
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer + data if self.buffer else data
-        write = self.transport.write
+        if DELAYS["reply"] or DELAYS["data"]:
+
+            def write(reply: bytes) -> None:
+                slow = DELAYS["data"] if reply.startswith(b"250 2.0.0") else DELAYS["reply"]
+                self._later(reply, slow)
+
+        else:
+            write = self.transport.write
         while buffer:
             if self.in_data:
                 # A message may end right after DATA's reply (an empty body) or later.
@@ -63,11 +89,11 @@ class Session(asyncio.Protocol):
                 self.in_data = True
                 write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
             elif verb == b"QUIT":
-                write(b"221 2.0.0 Bye\r\n")
+                self.transport.write(b"221 2.0.0 Bye\r\n")
                 self.transport.close()
                 buffer = b""
             elif verb == b"XCOU":
-                write(b"250 %d %d\r\n" % (STATS["messages"], STATS["bytes"]))
+                self.transport.write(b"250 %d %d\r\n" % (STATS["messages"], STATS["bytes"]))
             elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP", b"HELO"):
                 write(b"250 2.1.0 Ok\r\n")
             else:
@@ -100,9 +126,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--reply-delay", type=float, default=0.0, help="seconds a reply")
+    parser.add_argument("--data-delay", type=float, default=0.0, help="seconds to take a message")
     args = parser.parse_args()
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
+    DELAYS.update(reply=args.reply_delay, data=args.data_delay)
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        asyncio.Runner(
+            loop_factory=lambda: asyncio.SelectorEventLoop(selectors.SelectSelector())
+        ) as runner,
+    ):
+        runner.run(serve(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from delivery import health, reports, services
+from delivery import health, preflight, progress, reports, services
 from delivery.models import DeliveryEvent, SendJob
-from delivery.rendering import Recipient, RenderedIssue
+from delivery.rendering import RenderedIssue, sample_recipient
 from issues import admin as issues_admin
 from issues import services as editorial
 from issues.models import Issue
@@ -50,20 +50,6 @@ PREFLIGHT_ON_CHANGE_FORM = (Issue.Status.IN_REVIEW, Issue.Status.APPROVED, Issue
 STARTABLE = (Issue.Status.APPROVED, Issue.Status.SCHEDULED)
 FAILED_SHOWN = 100  # failed recipients listed on the report page; the CSV has them all
 POLL_SECONDS = 3
-
-
-def sample_recipient() -> Recipient:
-    """The made-up reader a preview is personalised for: real-looking links that lead
-    nowhere, so that no editor's click unsubscribes anyone."""
-    from django.conf import settings
-
-    return Recipient(
-        delivery_key="0.0",
-        email="reader@example.org",
-        name="Sample Reader",
-        unsubscribe_url=f"{settings.SITE_URL}/unsubscribe/sample/",
-        preferences_url=f"{settings.SITE_URL}/preferences/sample/",
-    )
 
 
 class ScheduleForm(forms.Form):
@@ -157,10 +143,10 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             context["sending"] = {
                 "can_send": request.user.has_perm(SEND),
                 "job": job,
-                "progress": reports.progress_snapshot(job=job) if job else None,
+                "progress": progress.progress_snapshot(job=job) if job else None,
                 "warning": health.issue_warning(issue=obj, job=job),
                 "checks": (
-                    services.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
+                    preflight.preflight(obj) if obj.status in PREFLIGHT_ON_CHANGE_FORM else None
                 ),
                 "startable": obj.status in STARTABLE,
                 "schedule_form": ScheduleForm() if obj.status == Issue.Status.APPROVED else None,
@@ -188,7 +174,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 message_id=rendered.message_id(sample),
                 text=rendered.text.fill(sample),
                 html_size_kb=rendered.html_size() / 1024,
-                checks=services.preflight(issue) if issue.status in BEFORE_SENDING else None,
+                checks=preflight.preflight(issue) if issue.status in BEFORE_SENDING else None,
             ),
         )
 
@@ -250,7 +236,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 level = messages.SUCCESS if result.created else messages.WARNING
                 self.message_user(request, result.message, level)
             return HttpResponseRedirect(self._change_url(issue))
-        checks = services.preflight(issue)
+        checks = preflight.preflight(issue)
         return TemplateResponse(
             request,
             "delivery/admin/sending/confirm_send.html",
@@ -274,7 +260,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 request, "Schedule: give a date and a time to send at.", messages.ERROR
             )
             return HttpResponseRedirect(self._change_url(issue))
-        failing = [c.detail for c in services.preflight(issue) if not c.ok]
+        failing = [c.detail for c in preflight.preflight(issue) if not c.ok]
         if failing:
             self.message_user(
                 request, "Schedule: preflight failed: " + " ".join(failing), messages.ERROR
@@ -367,8 +353,8 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         job = SendJob.objects.filter(issue_id=object_id).select_related("issue").first()
         if job is None:
             get_object_or_404(Issue, pk=object_id)
-            return JsonResponse(reports.progress_snapshot(job=None).as_json())
-        data = reports.progress_snapshot(job=job).as_json()
+            return JsonResponse(progress.progress_snapshot(job=None).as_json())
+        data = progress.progress_snapshot(job=job).as_json()
         data["issue_status"] = job.issue.status
         data["warning"] = health.send_health(job=job).message
         return JsonResponse(data)

@@ -53,6 +53,9 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (unsubscribed or suppressed before sending)"
 
+    # Nothing more happens to a row in these on our side (ESP events may follow).
+    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+
     # Rows are only ever created from existing subscriptions (one INSERT … SELECT) and
     # Django applies the on_delete rules itself, so the database is spared a foreign-key
     # check per row: the deferred checks of the key alone cost a third of the

@@ -10,20 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncHour
-from django.utils import timezone
 
 from delivery.models import Delivery, DeliveryEvent, SendJob
+from delivery.progress import status_counts
 from issues.models import Issue
 from monitor_site.csvcells import csv_lines
-from subscriptions.models import Subscription, Suppression
+from subscriptions.models import Subscription
 
 Status = Delivery.Status
 Kind = DeliveryEvent.Kind
 
-FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
-# The rate shown while sending is measured over this window, so that it follows a pause,
-# a resume or a slow relay within seconds instead of averaging since the start.
-RATE_WINDOW_SECONDS = 30
 # What the report counts from the ESP's events, in this order.
 REPORT_KINDS = (
     Kind.DELIVERED,
@@ -39,75 +35,8 @@ TIMELINE_HOURS = 48
 
 
 def audience_size(issue: Issue) -> int:
-    """How many subscribers a send started now would reach: the same rule as the
-    fan-out (active subscriptions of the publication, address not suppressed)."""
-    suppressed = Suppression.objects.active().filter(email=OuterRef("subscriber__email"))
-    return (
-        Subscription.objects.active()
-        .filter(publication_id=issue.publication_id)
-        .exclude(Exists(suppressed))
-        .count()
-    )
-
-
-@dataclass(frozen=True)
-class Progress:
-    state: str  # the SendJob state, or "none" before a send
-    counts: dict[str, int]
-    total: int
-    done: int  # rows in a final state (sent, failed, skipped)
-    rate: float  # messages per second
-    eta_seconds: int | None
-    finished: bool
-
-    @property
-    def percent(self) -> float:
-        return 100.0 if not self.total else round(100 * self.done / self.total, 1)
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "state": self.state,
-            "finished": self.finished,
-            "counts": self.counts,
-            "total": self.total,
-            "done": self.done,
-            "percent": self.percent,
-            "rate": round(self.rate, 1),
-            "eta_seconds": self.eta_seconds,
-        }
-
-
-def progress_snapshot(*, job: SendJob | None, now: datetime | None = None) -> Progress:
-    """Counts by status, the sending rate and the time left, in one query."""
-    counts = {s: 0 for s in Status.values}
-    if job is None:
-        return Progress("none", counts, 0, 0, 0.0, None, False)
-    now = now or timezone.now()
-    window = max(1.0, min(RATE_WINDOW_SECONDS, (now - job.started_at).total_seconds()))
-    recent = 0
-    rows = (
-        Delivery.objects.filter(issue_id=job.issue_id)
-        .order_by()
-        .values("status")
-        .annotate(
-            n=Count("id"),
-            recent=Count("id", filter=Q(sent_at__gte=now - timedelta(seconds=window))),
-        )
-    )
-    for row in rows:
-        counts[row["status"]] = row["n"]
-        recent += row["recent"]
-    total = sum(counts.values())
-    done = sum(counts[s] for s in FINAL)
-    finished = job.state in (SendJob.State.DONE, SendJob.State.CANCELLED)
-    if finished:
-        elapsed = ((job.finished_at or now) - job.started_at).total_seconds()
-        rate = counts[Status.SENT] / elapsed if elapsed > 0 else 0.0
-        eta = None
-    else:
-        rate = recent / window if job.state == SendJob.State.RUNNING else 0.0
-        eta = round((total - done) / rate) if rate > 0 else None
-    return Progress(job.state, counts, total, done, rate, eta, finished)
+    """How many subscribers a send started now would reach."""
+    return Subscription.objects.audience(publication_id=issue.publication_id).count()
 
 
 @dataclass
@@ -128,11 +57,7 @@ class Report:
 
 def issue_report(*, issue: Issue, job: SendJob | None) -> Report:
     """The report of one send: four queries."""
-    counts = {s: 0 for s in Status.values}
-    for row in (
-        Delivery.objects.filter(issue=issue).order_by().values("status").annotate(n=Count("id"))
-    ):
-        counts[row["status"]] = row["n"]
+    counts, _ = status_counts(issue_id=issue.pk)
 
     events = {k: (0, 0) for k in REPORT_KINDS}
     for row in (

@@ -2,16 +2,17 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from delivery import services
+from delivery import chunk
+from delivery import sweep as sweeper
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def send_chunk(issue_id: int, lo: int, hi: int) -> dict[str, int]:
     """Send one chunk of an issue. A crash leaves the rows leased; the sweeper takes
     them back when the lease runs out, so the task itself never retries."""
-    return vars(services.chunk_send(issue_id=issue_id, lo=lo, hi=hi))
+    return vars(chunk.chunk_send(issue_id=issue_id, lo=lo, hi=hi))
 
 
 @shared_task
 def sweep() -> dict[str, int]:
-    return services.sweep()
+    return sweeper.sweep()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from email.utils import formataddr
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -104,6 +105,19 @@ class Publication(models.Model):
         """The days after an invitation on which reminders go, in order."""
         days = (self.invitation_first_reminder_days, self.invitation_second_reminder_days)
         return sorted(d for d in days if d)
+
+    @property
+    def from_address(self) -> str:
+        """The publication as sender (`The Monitor <monitor@…>`), else DEFAULT_FROM_EMAIL."""
+        if not self.sender_email:
+            return settings.DEFAULT_FROM_EMAIL
+        return formataddr((one_line(self.sender_name or self.name), self.sender_email))
+
+    @property
+    def reply_to_addresses(self) -> list[str]:
+        """Where readers' answers go: the Reply-To address, else the contact address."""
+        address = self.reply_to or self.contact_email
+        return [address] if address else []
 
     @property
     def list_id(self) -> str:

@@ -29,9 +29,9 @@ def _close_old_connections(task: object = None, **kwargs: object) -> None:
 @worker_init.connect
 def _warm_up(**kwargs: object) -> None:
     """Build once, before the pool forks, what the first chunk of every worker process
-    would otherwise build for itself, about 170 ms: the URL patterns (for an issue's
-    links; they import the admin and anymail's webhooks), the email templates and the
-    mail backend's modules."""
+    would otherwise build for itself (docs/benchmarks.md has the figures): the URL
+    patterns (for an issue's links; they import the admin and anymail's webhooks), the
+    email templates and the mail backend's modules."""
     from django.template.loader import get_template
     from django.urls import reverse
 
@@ -45,11 +45,11 @@ def _warm_up(**kwargs: object) -> None:
 
 @worker_process_init.connect
 def _settle_collector(**kwargs: object) -> None:
-    """A worker process starts with Django and the app already built, about 130,000
-    objects that live as long as it does, then each chunk makes and drops tens of
-    thousands more. Python's cycle collector would walk the inherited ones in every
-    full collection (70 ms, every few chunks) and run a young collection every 700
-    new objects: together 6 to 7 µs of every ESP message. Keep the inherited objects
-    out of its walks and let it run every 10,000 new objects."""
+    """A worker process starts with Django and the app already built, objects that live
+    as long as it does, then each chunk makes and drops tens of thousands more.
+    Python's cycle collector would walk the inherited ones in every full collection and
+    run a young collection every 700 new objects, a measurable share of every message
+    (docs/benchmarks.md). Keep the inherited objects out of its walks and let it run
+    every 10,000 new objects."""
     gc.freeze()
     gc.set_threshold(10_000, *gc.get_threshold()[1:])

@@ -344,6 +344,12 @@ DELIVERY_LEASE_SECONDS = _int("MONITOR_DELIVERY_LEASE_SECONDS", 60)
 DELIVERY_SWEEP_SECONDS = _int("MONITOR_DELIVERY_SWEEP_SECONDS", 30)
 DELIVERY_RETRY_BASE_SECONDS = _int("MONITOR_DELIVERY_RETRY_BASE_SECONDS", 30)
 DELIVERY_RETRY_MAX_SECONDS = 20 * 60
+# Connections (SMTP) and API calls (ESP) a worker process keeps in flight at once: a
+# relay takes milliseconds to accept a message and an ESP hundreds to answer a call,
+# so a process waits unless several go at once. Each is one SMTP connection to the
+# relay, or one HTTP request to the ESP, per worker process.
+DELIVERY_SMTP_CONNECTIONS = _int("MONITOR_DELIVERY_SMTP_CONNECTIONS", 16)
+DELIVERY_ESP_CALLS = _int("MONITOR_DELIVERY_ESP_CALLS", 4)
 DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half in all
 # A running send with work due and no progress this long is reported stalled (/healthz,
 # the issue's admin page, send_issue --wait).

@@ -174,6 +174,17 @@ class SubscriptionQuerySet(models.QuerySet):
     def pending(self) -> SubscriptionQuerySet:
         return self.filter(status=Subscription.Status.PENDING)
 
+    def audience(self, *, publication_id: int) -> SubscriptionQuerySet:
+        """Who an issue of the publication goes to (SPEC §7): its active subscriptions
+        whose address is not on the suppression list. The fan-out, the report and the
+        send page all count this one queryset."""
+        suppressed = Suppression.objects.active().values("email")
+        return (
+            self.active()
+            .filter(publication_id=publication_id)
+            .exclude(subscriber__email__in=suppressed)
+        )
+
     def awaiting_approval(self) -> SubscriptionQuerySet:
         return self.filter(status=Subscription.Status.AWAITING_APPROVAL)
 

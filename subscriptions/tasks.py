@@ -1,18 +1,18 @@
-"""Transactional emails: each task loads its rows by id, asks monitor_site.emails for the
-message and sends it. Transient failures (SMTP 4xx, lost connections, ESP errors) are
-retried with exponential backoff; permanent refusals are logged and dropped."""
+"""Transactional emails: each task loads its rows by id, asks subscriptions.emails for the
+message and sends it. Failures are retried, or logged and dropped, by the rule issue
+deliveries follow too (`monitor_site.retry`)."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
 
-from anymail.exceptions import AnymailAPIError
+from anymail.exceptions import AnymailError
 from celery import Task, shared_task
 from django.core.mail import EmailMessage
 
-from monitor_site import emails
-from subscriptions import invitations
+from monitor_site.retry import backoff, failure
+from subscriptions import emails, invitations
 from subscriptions.models import ContactMessage, Subscriber, Subscription
 from subscriptions.services import is_suppressed
 
@@ -21,21 +21,18 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 8
 
 
-def _backoff(task: Task) -> int:
-    return min(30 * 2**task.request.retries, 3600)
-
-
 def _send(task: Task, message: EmailMessage) -> None:
+    """Send, or retry later by the rule of `monitor_site.retry`; a permanent refusal is
+    logged and dropped."""
     try:
         message.send()
-    except smtplib.SMTPRecipientsRefused as exc:
-        log.warning("%s: recipient refused, not retried: %s", task.name, exc.recipients)
-    except smtplib.SMTPResponseException as exc:
-        if 400 <= exc.smtp_code < 500:
-            raise task.retry(exc=exc, countdown=_backoff(task)) from exc
-        log.warning("%s: permanent SMTP failure %s: %s", task.name, exc.smtp_code, exc)
-    except (smtplib.SMTPException, OSError, AnymailAPIError) as exc:
-        raise task.retry(exc=exc, countdown=_backoff(task)) from exc
+    except (smtplib.SMTPException, OSError, AnymailError) as exc:
+        problem = failure(exc)
+        if problem.permanent:
+            log.warning("%s: not sent, not retried: %s", task.name, problem.reason)
+            return
+        countdown = backoff(task.request.retries + 1)
+        raise task.retry(exc=exc, countdown=countdown) from exc
 
 
 @shared_task(bind=True, max_retries=MAX_RETRIES)

@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 
+from issues.models import Issue, Publication
+from tests.factories import IssueFactory, PublicationFactory
 from tests.helpers import (
     BROKER_DIR,
     WorkerProcess,
@@ -52,6 +54,18 @@ def _fresh_caches(request: pytest.FixtureRequest) -> None:
     else:
         return
     clear_default_cache()
+
+
+@pytest.fixture
+def publication(db) -> Publication:
+    """*The Monitor*, as tests.factories.PublicationFactory makes it."""
+    return PublicationFactory()
+
+
+@pytest.fixture
+def issue(publication) -> Issue:
+    """Issue 11 of volume 6 of the publication, approved, with two articles."""
+    return IssueFactory(volume__publication=publication, number=11, status=Issue.Status.APPROVED)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

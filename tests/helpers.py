@@ -7,13 +7,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -21,6 +22,7 @@ from urllib.parse import quote
 import pypdfium2
 import redis
 import zxingcpp
+from anymail.exceptions import AnymailAPIError
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
@@ -286,6 +288,141 @@ def make_subscription(
     )
 
 
+def chunks(issue: Issue, size: int = 500) -> list[tuple[int, int]]:
+    """The id ranges of the queued rows, as dispatch would hand them out."""
+    from delivery.models import Delivery
+
+    ids = list(
+        Delivery.objects.filter(issue=issue, status="queued")
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+
+
+def run_all(issue: Issue) -> None:
+    """Send every queued row of the issue in this process, chunk by chunk."""
+    from delivery import chunk
+
+    for lo, hi in chunks(issue):
+        chunk.chunk_send(issue_id=issue.pk, lo=lo, hi=hi)
+
+
+def api_error(status: int) -> AnymailAPIError:
+    """What anymail raises when the ESP answers `status`."""
+
+    class Response:
+        status_code = status
+        text = "error"
+        reason = "error"
+
+        def json(self) -> dict:
+            return {}
+
+    return AnymailAPIError(f"ESP answered {status}", status_code=status, response=Response())
+
+
+POSTFIX = Path("/usr/sbin/postfix")
+
+
+def postfix_missing() -> str:
+    """Why Postfix cannot run here ("" when it can): it needs the Debian package and root."""
+    if not POSTFIX.exists():
+        return "Postfix is not installed (Debian package postfix)"
+    if os.geteuid() != 0:
+        return "Postfix needs root to start"
+    return ""
+
+
+def _authorize_postfix_config(config: Path) -> None:
+    """Postfix runs a configuration folder other than /etc/postfix only if the default
+    main.cf names it in alternate_config_directories; add ours, under a lock, as other
+    test runs may be adding theirs."""
+    import fcntl
+
+    main = Path("/etc/postfix/main.cf")
+    with open("/tmp/monitor-postfix-config.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not main.exists():
+            main.write_text(f"alternate_config_directories = {config}\n")
+            return
+        current = subprocess.run(
+            ["postconf", "-h", "alternate_config_directories"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        names = [n for n in current.replace(",", " ").split() if Path(n).exists()]
+        if str(config) not in names:
+            names.append(str(config))
+            subprocess.run(
+                ["postconf", "-e", f"alternate_config_directories = {', '.join(names)}"],
+                check=True,
+            )
+
+
+@contextlib.contextmanager
+def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
+    """A Postfix of its own in a new folder (configuration, queue, log), listening on a
+    free loopback port and relaying everything to 127.0.0.1:`relay_port`; yields its
+    port and its log (there is no syslog here). The folder is readable by the postfix
+    user, which pytest's own temporary folders are not."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-postfix-"))
+    folder.chmod(0o755)
+    config, queue, data = folder / "etc", folder / "queue", folder / "data"
+    for path in (config, queue, data):
+        path.mkdir(parents=True, exist_ok=True)
+    shutil.chown(data, "postfix")
+    port = free_port()
+    (config / "main.cf").write_text(
+        "\n".join(
+            [
+                "compatibility_level = 3.6",
+                f"queue_directory = {queue}",
+                f"data_directory = {data}",
+                "inet_interfaces = loopback-only",
+                "inet_protocols = ipv4",
+                "myhostname = postfix.test.example",
+                "mydestination =",
+                "mynetworks = 127.0.0.0/8",
+                "smtpd_relay_restrictions = permit_mynetworks, reject",
+                f"relayhost = [127.0.0.1]:{relay_port}",
+                f"maillog_file = {folder / 'maillog'}",
+                f"maillog_file_prefixes = {folder}",
+                "",
+            ]
+        )
+    )
+    services = []
+    for line in Path("/etc/postfix/master.cf").read_text().splitlines():
+        fields = line.split()
+        if line[:1].isalnum() and len(fields) >= 8:
+            if fields[:2] == ["smtp", "inet"]:
+                fields[0] = str(port)
+            fields[4] = "n"  # no chroot: the queue folder holds no copy of /etc
+            line = "  ".join(fields)
+        services.append(line)
+    (config / "master.cf").write_text("\n".join(services) + "\n")
+    _authorize_postfix_config(config)
+    subprocess.run([str(POSTFIX), "-c", str(config), "start"], check=True, capture_output=True)
+    try:
+        wait_for(lambda: _listening(port), timeout=30)
+        yield port, folder / "maillog"
+    finally:
+        subprocess.run([str(POSTFIX), "-c", str(config), "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 MM_PER_POINT = 25.4 / 72
 
 
@@ -351,16 +488,9 @@ def pdf_qr_codes(data: bytes, page: int, dpi: int = 150) -> list[QrCode]:
 def send_in_process(issue: Issue) -> None:
     """Start the send of `issue` and run its queued rows in this process (no broker)."""
     from delivery import services
-    from delivery.models import Delivery
 
     services.send_start(issue=issue)
-    ids = list(
-        Delivery.objects.filter(issue=issue, status=Delivery.Status.QUEUED)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
-    if ids:
-        services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1])
+    run_all(issue)
 
 
 def offline_reader(publication: Publication, **fields: str) -> Subscriber:

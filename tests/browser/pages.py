@@ -11,8 +11,7 @@ import time_machine
 from django.utils import timezone
 
 from delivery.rendering import Recipient, RenderedIssue
-from monitor_site import emails
-from subscriptions import tokens
+from subscriptions import emails, tokens
 from subscriptions.models import ContactMessage, Subscriber, Subscription
 from tests.helpers import confirm_path
 
@@ -180,7 +179,7 @@ def issue_html(newsroom: dict[str, Any]) -> dict[str, str]:
 
 
 def transactional_messages(newsroom: dict[str, Any]) -> dict[str, Any]:
-    """One of each message built by monitor_site/emails.py."""
+    """One of each message built by subscriptions/emails.py."""
     monitor, brief = newsroom["monitor"], newsroom["brief"]
     subscriber = Subscriber.objects.create(email="tess@example.net", name="Tess Reader")
     pending = Subscription.objects.create(subscriber=subscriber, publication=monitor)

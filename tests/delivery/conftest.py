@@ -6,48 +6,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
-from issues.models import Article, Issue, Publication, Volume
 from subscriptions.models import Subscriber, Subscription
-from tests.factories import BODY
 from tests.helpers import Sink, free_port
-
-
-@pytest.fixture
-def publication(db) -> Publication:
-    return Publication.objects.create(
-        name="The Monitor",
-        slug="monitor",
-        sender_name="The Monitor",
-        sender_email="monitor@example.org",
-        reply_to="pubs@example.org",
-        publisher_name="The Jamestown Foundation",
-        contact_email="pubs@example.org",
-        contact_fax="301-562-8021",
-        contact_postal_address="4516 43rd Street NW, Washington DC 20016",
-        notice="Unauthorized reproduction or redistribution is prohibited.",
-        list_id_domain="example.org",
-    )
-
-
-@pytest.fixture
-def make_issue(publication) -> Callable[..., Issue]:
-    def make(*, number: int = 11, status: str = Issue.Status.APPROVED, articles: int = 2) -> Issue:
-        volume, _ = Volume.objects.get_or_create(publication=publication, number=6)
-        issue = Issue.objects.create(
-            publication=publication, volume=volume, number=number, status=status
-        )
-        for position in range(articles):
-            Article.objects.create(
-                issue=issue, position=position, headline=f"Headline {position + 1}", body=BODY
-            )
-        return issue
-
-    return make
-
-
-@pytest.fixture
-def issue(make_issue) -> Issue:
-    return make_issue()
 
 
 @pytest.fixture

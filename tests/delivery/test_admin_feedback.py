@@ -17,7 +17,7 @@ from issues.models import Issue
 from subscriptions.models import Subscriber
 from subscriptions.services import suppression_add, suppression_lift
 from subscriptions.tokens import unsubscribe_url
-from tests.factories import StaffFactory
+from tests.factories import IssueFactory, StaffFactory
 from tests.helpers import member_of
 
 Kind = DeliveryEvent.Kind
@@ -32,7 +32,7 @@ def staff(client, db) -> Client:
 
 
 @pytest.fixture
-def history(make_issue, make_subscribers):
+def history(make_subscribers):
     """Issues sent to readers, each delivery with a few ESP events; call to add more."""
     prefixes = itertools.count()
 
@@ -40,7 +40,7 @@ def history(make_issue, make_subscribers):
         subscriptions = make_subscribers(readers, prefix=f"r{next(prefixes)}-")
         created = []
         for _ in range(issues):
-            issue = make_issue(number=next(_numbers), status=Issue.Status.SENT)
+            issue = IssueFactory(number=next(_numbers), status=Issue.Status.SENT)
             for subscription in subscriptions:
                 delivery = Delivery.objects.create(
                     issue=issue,

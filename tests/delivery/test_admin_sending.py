@@ -15,10 +15,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.utils import timezone
 
-from delivery import services
+from delivery import chunk, preflight, sweep
 from delivery.models import Delivery, SendJob
 from issues.models import Article, Issue
 from subscriptions.models import Subscription, Suppression
+from tests.factories import IssueFactory
 from tests.helpers import member_of, status_of, url
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def test_editor_previews_html_and_text_with_sample_links(
     assert "Headline 1" in text and f"{settings.SITE_URL}/unsubscribe/sample/" in text
     assert "<iframe" in page and 'sandbox src="' + url("preview_html", issue) in page
     assert 'value="Send a test to me (editor@example.org)"' in page
-    assert page.count('alt="Pass"') == len(services.preflight(issue))
+    assert page.count('alt="Pass"') == len(preflight.preflight(issue))
 
 
 def test_preview_html_is_the_subscriber_html_and_may_be_framed_by_the_admin_only(
@@ -136,10 +137,8 @@ def test_editor_change_form_offers_the_sending_actions(
     assert 'alt="Fail"' not in page
 
 
-def test_a_draft_change_form_costs_no_query_for_sending(
-    client, editor, make_issue, django_assert_num_queries
-):
-    draft = make_issue(status=Issue.Status.DRAFT)
+def test_a_draft_change_form_costs_no_query_for_sending(client, editor, django_assert_num_queries):
+    draft = IssueFactory(status=Issue.Status.DRAFT)
     client.force_login(editor)
     ContentType.objects.clear_cache()
 
@@ -152,9 +151,9 @@ def test_a_draft_change_form_costs_no_query_for_sending(
     assert "Preflight checks" not in page and "Send now" not in page
 
 
-def test_a_link_to_a_missing_archive_page_fails_preflight(client, editor, make_issue):
-    sent = make_issue(number=10, status=Issue.Status.SENT)
-    issue = make_issue(number=11)
+def test_a_link_to_a_missing_archive_page_fails_preflight(client, editor):
+    sent = IssueFactory(number=10, status=Issue.Status.SENT)
+    issue = IssueFactory(number=11, status=Issue.Status.APPROVED)
     Article.objects.create(
         issue=issue,
         position=9,
@@ -166,7 +165,7 @@ def test_a_link_to_a_missing_archive_page_fails_preflight(client, editor, make_i
     )
     client.force_login(editor)
 
-    checks = {c.name: c for c in services.preflight(issue)}
+    checks = {c.name: c for c in preflight.preflight(issue)}
     page = client.get(url("send", issue)).content.decode()
 
     assert not checks["archive_links"].ok
@@ -254,8 +253,8 @@ def test_editor_confirms_and_the_send_starts(client, editor, issue, make_subscri
     assert Delivery.objects.count() == 3
 
 
-def test_a_draft_cannot_be_sent_from_the_admin(client, editor, make_issue):
-    draft = make_issue(status=Issue.Status.DRAFT)
+def test_a_draft_cannot_be_sent_from_the_admin(client, editor):
+    draft = IssueFactory(status=Issue.Status.DRAFT)
     client.force_login(editor)
 
     response = client.post(url("send", draft))
@@ -309,9 +308,9 @@ def test_a_due_scheduled_issue_is_started_by_the_sweep(client, editor, issue, ma
     at = timezone.now() + timedelta(minutes=5)
     client.post(url("schedule", issue), {"at": at.strftime("%Y-%m-%dT%H:%M:%S")})
 
-    assert services.sweep()["started"] == 0
+    assert sweep.sweep()["started"] == 0
     Issue.objects.filter(pk=issue.pk).update(scheduled_at=timezone.now() - timedelta(seconds=1))
-    assert services.sweep()["started"] == 1
+    assert sweep.sweep()["started"] == 1
 
     assert status_of(issue) == Issue.Status.SENDING
     assert Delivery.objects.filter(issue=issue).count() == 2
@@ -327,7 +326,7 @@ def run_chunks(issue: Issue) -> None:
         .values_list("id", flat=True)
     )
     if ids:
-        services.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1])
+        chunk.chunk_send(issue_id=issue.pk, lo=ids[0], hi=ids[-1])
 
 
 def test_pause_stops_further_sends_and_resume_sends_the_rest_once(

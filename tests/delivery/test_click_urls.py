@@ -12,13 +12,14 @@ from django.utils import timezone
 from delivery import feedback
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
+from tests.factories import IssueFactory
 
 
 @pytest.fixture
-def delivery(make_issue, make_subscribers) -> Delivery:
+def delivery(make_subscribers) -> Delivery:
     (subscription,) = make_subscribers(1)
     return Delivery.objects.create(
-        issue=make_issue(status=Issue.Status.SENT),
+        issue=IssueFactory(status=Issue.Status.SENT),
         subscriber=subscription.subscriber,
         subscription=subscription,
         email=subscription.subscriber.email,

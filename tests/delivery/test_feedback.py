@@ -11,10 +11,11 @@ from anymail.signals import AnymailTrackingEvent
 from django.db import connection
 from django.utils import timezone
 
-from delivery import feedback, services
+from delivery import feedback, record
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
+from tests.factories import IssueFactory
 
 Kind = DeliveryEvent.Kind
 Reason = Suppression.Reason
@@ -34,7 +35,7 @@ def reader(make_subscribers) -> Subscription:
 
 
 @pytest.fixture
-def deliver(make_issue, reader):
+def deliver(publication, reader):
     issues: dict[int, Issue] = {}
 
     def make(
@@ -46,7 +47,7 @@ def deliver(make_issue, reader):
         batch: list[int] | None = None,
     ):
         if number not in issues:
-            issues[number] = make_issue(number=number, status=Issue.Status.SENT)
+            issues[number] = IssueFactory(number=number, status=Issue.Status.SENT)
         subscription = Subscription.objects.select_related("subscriber").get(
             subscriber__email=email
         )
@@ -60,7 +61,7 @@ def deliver(make_issue, reader):
             esp_message_id=message_id,
         )
         if batch is None:
-            services.message_ids_record(
+            record.message_ids_record(
                 issue_id=delivery.issue_id, sent_by_id={message_id: [delivery.pk]}
             )
         else:
@@ -107,7 +108,7 @@ def test_a_batch_message_id_is_told_apart_by_the_recipient(deliver, make_subscri
         11, sent_at=NOW, email="someone0@example.org", message_id=batch_id, batch=batch
     )
     deliver(12, sent_at=NOW, email="someone0@example.org")  # another issue, same reader
-    services.message_ids_record(issue_id=theirs.issue_id, sent_by_id={batch_id: batch})
+    record.message_ids_record(issue_id=theirs.issue_id, sent_by_id={batch_id: batch})
     found = feedback.delivery_find(
         metadata={}, message_id=batch_id.strip("<>"), email="someone0@example.org", at=NOW
     )
@@ -145,8 +146,8 @@ def test_an_event_is_stored_against_its_delivery_and_issue(deliver):
     )
 
 
-def test_an_unknown_message_keeps_the_issue_from_metadata_when_it_exists(reader, make_issue):
-    issue = make_issue(number=11, status=Issue.Status.SENT)
+def test_an_unknown_message_keeps_the_issue_from_metadata_when_it_exists(reader):
+    issue = IssueFactory(number=11, status=Issue.Status.SENT)
     known = feedback.event_record(
         esp="Mailgun", event=tracking("delivered", metadata={"issue_id": str(issue.pk)})
     )

@@ -15,6 +15,7 @@ from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
 from subscriptions.services import suppression_lift
+from tests.factories import IssueFactory
 
 Status = Subscription.Status
 HOUR = timedelta(hours=1)
@@ -27,10 +28,10 @@ def reader(make_subscribers) -> Subscription:
 
 
 @pytest.fixture
-def deliver(make_issue, reader):
+def deliver(reader):
     def make(number: int) -> Delivery:
         return Delivery.objects.create(
-            issue=make_issue(number=number, status=Issue.Status.SENT),
+            issue=IssueFactory(number=number, status=Issue.Status.SENT),
             subscriber=reader.subscriber,
             subscription=reader,
             email=reader.subscriber.email,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
-from delivery import reports, services
+from delivery import dispatch, progress, services
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
 from tests.helpers import cache_is_redis, member_of
@@ -54,8 +54,8 @@ def test_progress_reports_counts_percent_rate_and_time_left(
     assert data["state"] == "running" and not data["finished"]
     assert data["issue_status"] == "sending"
     # four messages in the last 30 s window
-    assert data["rate"] == pytest.approx(4 / reports.RATE_WINDOW_SECONDS, abs=0.1)
-    assert data["eta_seconds"] == pytest.approx(5 / (4 / reports.RATE_WINDOW_SECONDS), rel=0.1)
+    assert data["rate"] == pytest.approx(4 / progress.RATE_WINDOW_SECONDS, abs=0.1)
+    assert data["eta_seconds"] == pytest.approx(5 / (4 / progress.RATE_WINDOW_SECONDS), rel=0.1)
 
 
 def test_a_paused_send_has_no_rate_and_no_estimate(client, sending):
@@ -72,14 +72,14 @@ def test_a_finished_send_reports_its_average_rate(sending):
     Delivery.objects.filter(issue=sending, status="queued").update(
         status="sent", sent_at=timezone.now()
     )
-    services.finish_if_done(issue_id=sending.pk)
+    dispatch.finish_if_done(issue_id=sending.pk)
     job = SendJob.objects.get(issue=sending)
 
-    progress = reports.progress_snapshot(job=job)
+    snapshot = progress.progress_snapshot(job=job)
 
-    assert progress.finished and progress.percent == 100.0 and progress.eta_seconds is None
+    assert snapshot.finished and snapshot.percent == 100.0 and snapshot.eta_seconds is None
     elapsed = (job.finished_at - job.started_at).total_seconds()
-    assert progress.rate == pytest.approx(9 / elapsed)
+    assert snapshot.rate == pytest.approx(9 / elapsed)
 
 
 def test_before_a_send_the_endpoint_says_none(client, issue, django_assert_num_queries):

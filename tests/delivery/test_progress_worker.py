@@ -22,9 +22,16 @@ def test_editor_sends_and_watches_the_bar_reach_100_percent(
     client, issue, make_subscribers, smtp_sink, smtp_settings, celery_worker_process
 ):
     sink, port = smtp_sink
-    sink.delay = 0.003  # a send that lasts a few seconds, so that progress is seen moving
+    # A send that lasts a few seconds, so that progress is seen moving: one connection
+    # per worker process, 10 ms a message. The first look at the progress may take a
+    # second or two (it asks the workers who consumes `send`).
+    sink.delay = 0.01
     subscribers = make_subscribers(600)
-    celery_worker_process(EMAIL_URL=f"smtp://127.0.0.1:{port}", MONITOR_DELIVERY_CHUNK_SIZE="50")
+    celery_worker_process(
+        EMAIL_URL=f"smtp://127.0.0.1:{port}",
+        MONITOR_DELIVERY_CHUNK_SIZE="50",
+        MONITOR_DELIVERY_SMTP_CONNECTIONS="1",
+    )
     client.force_login(member_of("Editors", "editor"))
 
     preview = client.get(url("preview", issue))

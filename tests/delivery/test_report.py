@@ -10,10 +10,11 @@ from itertools import count
 
 import pytest
 
-from delivery import reports, services
+from delivery import dispatch, reports, services
 from delivery.models import Delivery, DeliveryEvent, SendJob
 from issues.models import Issue
 from monitor_site import charts
+from tests.factories import IssueFactory
 from tests.helpers import member_of, url
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def sent_issue(issue, make_subscribers):
     event(rows[3], "unsubscribed", start + timedelta(hours=6))
     event(rows[4], "bounced", start + timedelta(minutes=3), description="Mailbox full")
     event(rows[0], "opened", start + timedelta(hours=60))  # after the chart's window
-    services.finish_if_done(issue_id=issue.pk)
+    dispatch.finish_if_done(issue_id=issue.pk)
     return issue, rows
 
 
@@ -181,8 +182,8 @@ def test_analyst_sees_the_report_but_not_the_recipients(client, sent_issue):
     assert client.get(url("report_failed_csv", issue)).status_code == 403
 
 
-def test_report_of_an_issue_never_sent_says_so(client, make_issue):
-    issue = make_issue(number=3, status=Issue.Status.DRAFT)
+def test_report_of_an_issue_never_sent_says_so(client):
+    issue = IssueFactory(number=3, status=Issue.Status.DRAFT)
     client.force_login(member_of("Editors", "editor"))
 
     response = client.get(url("report", issue))

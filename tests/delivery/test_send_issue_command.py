@@ -12,6 +12,7 @@ from django.db import connection
 
 from delivery.models import Delivery
 from issues.models import Issue
+from tests.factories import IssueFactory
 from tests.helpers import ROOT, child_env, purge_queues, worker_env
 
 
@@ -118,7 +119,7 @@ def test_send_issue_bad_input_gets_a_clear_error(issue, args, message):
 
 
 @pytest.mark.django_db
-def test_send_issue_refuses_a_draft(make_issue):
-    make_issue(status=Issue.Status.DRAFT)
+def test_send_issue_refuses_a_draft(db):
+    IssueFactory(number=11, status=Issue.Status.DRAFT)
     with pytest.raises(CommandError, match="draft"):
         run("monitor", "6", "11")

@@ -8,10 +8,10 @@ import email.policy
 
 import pytest
 
-from delivery import services, transports
+from delivery import progress, rate, services
 from delivery.models import Delivery, RateSlot
-
-from .test_pipeline import run_all
+from delivery.transports import pipelining as pipelining_module
+from tests.helpers import run_all
 
 pytestmark = pytest.mark.django_db
 
@@ -22,10 +22,8 @@ def pipelining(request, smtp_settings, monkeypatch):
     pipelined path was taken exactly when it was offered."""
     smtp_settings.pipelining = request.param
     calls = []
-    real = transports.SmtpTransport._send_pipelined
-    monkeypatch.setattr(
-        transports.SmtpTransport, "_send_pipelined", lambda *a: calls.append(a) or real(*a)
-    )
+    real = pipelining_module.send
+    monkeypatch.setattr(pipelining_module, "send", lambda *a: calls.append(a) or real(*a))
     yield request.param
     assert bool(calls) == request.param
 
@@ -47,7 +45,7 @@ def test_smtp_delivers_strict_mime_to_every_subscriber(
         number = rcpt.removeprefix("reader").removesuffix("@example.org")
         assert message["To"].addresses[0].display_name == f"Reader {number}"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert services.progress(issue)["sent"] == 25
+    assert progress.progress(issue)["sent"] == 25
 
 
 def test_smtp_4xx_is_retried_and_5xx_fails_with_the_reason(
@@ -94,8 +92,9 @@ def test_a_message_refused_after_its_content_fails_or_waits_and_the_rest_go(
 
 
 def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
-    issue, make_subscribers, smtp_settings, pipelining
+    issue, make_subscribers, smtp_settings, pipelining, settings
 ):
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
     make_subscribers(5)
     sink = smtp_settings
     sink.hang_up_at = "reader2@example.org"
@@ -111,6 +110,27 @@ def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
         assert rows[address].next_attempt_at is not None
 
 
+def test_a_lost_connection_leaves_its_message_in_doubt_and_the_others_go_on(
+    issue, make_subscribers, smtp_settings, pipelining, settings
+):
+    settings.DELIVERY_SMTP_CONNECTIONS = 3
+    make_subscribers(30)
+    sink = smtp_settings
+    sink.hang_up_at = "reader2@example.org"
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    rows = {d.email: d for d in Delivery.objects.filter(issue=issue)}
+    assert rows["reader2@example.org"].status == "queued"
+    assert rows["reader2@example.org"].next_attempt_at is not None
+    sent = sorted(e for e, d in rows.items() if d.status == "sent")
+    assert sent == sorted(sink.recipients())
+    # the two other connections sent the rest; only what the lost one held waits
+    queued = [e for e, d in rows.items() if d.status == "queued"]
+    assert len(sent) >= 30 - 1 - 2 and len(queued) <= 3, queued
+
+
 def test_an_unreachable_server_leaves_the_chunk_queued_for_retry(issue, make_subscribers, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 1, 2
@@ -119,14 +139,14 @@ def test_an_unreachable_server_leaves_the_chunk_queued_for_retry(issue, make_sub
 
     run_all(issue)
 
-    assert services.progress(issue)["queued"] == 3
+    assert progress.progress(issue)["queued"] == 3
     assert all("Connection refused" in d.last_error for d in Delivery.objects.all())
 
 
 def test_rate_slots_are_shared_and_spaced_by_the_limit(publication):
-    first = services._reserve(publication.pk, rate=10, count=10)
-    second = services._reserve(publication.pk, rate=10, count=5)
-    third = services._reserve(publication.pk, rate=10, count=1)
+    first = rate.reserve(publication.pk, rate=10, count=10)
+    second = rate.reserve(publication.pk, rate=10, count=5)
+    third = rate.reserve(publication.pk, rate=10, count=1)
 
     assert second - first == pytest.approx(1.0)
     assert third - second == pytest.approx(0.5)

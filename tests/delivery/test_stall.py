@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from delivery import health, services
+from delivery import chunk, health, services
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
-from tests.factories import StaffFactory
+from tests.factories import IssueFactory, StaffFactory
 from tests.helpers import member_of, url
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_outcomes_recorded_by_a_chunk_keep_the_send_moving(job, smtp_settings):
     with later(THRESHOLD + 5):
         # two of the five rows go out; three are still queued
         ids = Delivery.objects.filter(issue=job.issue).order_by("id").values_list("id", flat=True)
-        services.chunk_send(issue_id=job.issue_id, lo=ids[0], hi=ids[1])
+        chunk.chunk_send(issue_id=job.issue_id, lo=ids[0], hi=ids[1])
         assert len(smtp_settings.messages) == 2
         assert not health.is_stalled(fresh(job))
     with later(2 * THRESHOLD + 10):
@@ -142,8 +142,8 @@ def test_a_send_whose_rows_are_all_final_is_not_stalled(job):
         assert stalled_ids() == []
 
 
-def test_a_scheduled_issue_not_started_a_threshold_after_its_time_is_overdue(make_issue):
-    issue = make_issue(status=Issue.Status.SCHEDULED)
+def test_a_scheduled_issue_not_started_a_threshold_after_its_time_is_overdue():
+    issue = IssueFactory(status=Issue.Status.SCHEDULED)
     Issue.objects.filter(pk=issue.pk).update(scheduled_at=timezone.now() + timedelta(hours=1))
     with later(3600 + THRESHOLD - 10):
         assert health.overdue_issues() == []
@@ -212,8 +212,8 @@ def test_a_stalled_send_fails_healthz_naming_delivery_and_only_staff_see_which(c
     assert delivery["queues"] == {"default": [], "send": []}  # no worker in this test
 
 
-def test_an_overdue_schedule_fails_healthz(client, make_issue):
-    issue = make_issue(status=Issue.Status.SCHEDULED)
+def test_an_overdue_schedule_fails_healthz(client):
+    issue = IssueFactory(status=Issue.Status.SCHEDULED)
     Issue.objects.filter(pk=issue.pk).update(scheduled_at=timezone.now())
     with later(THRESHOLD + 5):
         client.force_login(StaffFactory())
@@ -256,8 +256,8 @@ def test_a_paused_send_shows_no_warning(client, job):
     assert progress["warning"] is None
 
 
-def test_the_admin_page_of_an_overdue_scheduled_issue_says_it_has_not_started(client, make_issue):
-    issue = make_issue(status=Issue.Status.SCHEDULED)
+def test_the_admin_page_of_an_overdue_scheduled_issue_says_it_has_not_started(client):
+    issue = IssueFactory(status=Issue.Status.SCHEDULED)
     Issue.objects.filter(pk=issue.pk).update(scheduled_at=timezone.now())
     client.force_login(member_of("Editors", "editor"))
     with later(10 * 60):

@@ -19,11 +19,12 @@ from django.db import OperationalError, connection
 from django.test import Client
 from django.utils import timezone
 
-from delivery import services
+from delivery import record, services
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
 from subscriptions.services import suppression_lift
+from tests.factories import IssueFactory
 
 SECRET = "monitor-esp:correct-horse-battery"
 SIGNING_KEY = "mailgun-webhook-signing-key"
@@ -285,7 +286,6 @@ class Sent:
 
     delivery: Delivery
     email: str
-    make_issue: Callable[..., Issue]
 
     def hook(self, esp: str, kind: str, *, delivery: Delivery | None = None, **extra) -> Hook:
         delivery = delivery or self.delivery
@@ -298,7 +298,7 @@ class Sent:
         return BUILDERS[esp](kind, **options)
 
     def another_delivery(self, number: int) -> Delivery:
-        issue = self.make_issue(number=number, status=Issue.Status.SENT)
+        issue = IssueFactory(number=number, status=Issue.Status.SENT)
         return sent_delivery(
             issue=issue,
             subscriber_id=self.delivery.subscriber_id,
@@ -320,15 +320,15 @@ def sent_delivery(**fields) -> Delivery:
     delivery = Delivery.objects.create(
         status=Delivery.Status.SENT, esp_message_id=message_id(), **fields
     )
-    services.message_ids_record(
+    record.message_ids_record(
         issue_id=delivery.issue_id, sent_by_id={delivery.esp_message_id: [delivery.pk]}
     )
     return delivery
 
 
 @pytest.fixture
-def sent(make_issue, make_subscribers) -> Sent:
-    issue = make_issue(number=11, status=Issue.Status.SENT)
+def sent(publication, make_subscribers) -> Sent:
+    issue = IssueFactory(number=11, status=Issue.Status.SENT)
     (subscription,) = make_subscribers(1)
     email = subscription.subscriber.email
     delivery = sent_delivery(
@@ -338,7 +338,7 @@ def sent(make_issue, make_subscribers) -> Sent:
         email=email,
         sent_at=timezone.now() - timedelta(hours=1),
     )
-    return Sent(delivery, email, make_issue)
+    return Sent(delivery, email)
 
 
 def snapshot() -> tuple:
@@ -649,7 +649,7 @@ def test_after_a_bounce_webhook_the_next_issue_skips_the_address(
     make_subscribers(2, prefix="other")
     assert sent.hook(esp, "hard_bounce").post(client).status_code == 200
 
-    next_issue = sent.make_issue(number=12, status=Issue.Status.APPROVED)
+    next_issue = IssueFactory(number=12, status=Issue.Status.APPROVED)
     result = services.send_start(issue=next_issue, by=None)
     assert result.created
     recipients = set(Delivery.objects.filter(issue=next_issue).values_list("email", flat=True))
@@ -660,7 +660,7 @@ def test_after_a_bounce_webhook_the_next_issue_skips_the_address(
 def test_without_the_secret_a_bounce_changes_nothing_for_the_next_issue(settings, client, sent):
     settings.ANYMAIL = {k: v for k, v in settings.ANYMAIL.items() if k != "WEBHOOK_SECRET"}
     assert sent.hook("postmark", "hard_bounce").post(client).status_code == 403
-    next_issue = sent.make_issue(number=12, status=Issue.Status.APPROVED)
+    next_issue = IssueFactory(number=12, status=Issue.Status.APPROVED)
     services.send_start(issue=next_issue, by=None)
     assert list(Delivery.objects.filter(issue=next_issue).values_list("email", flat=True)) == [
         sent.email

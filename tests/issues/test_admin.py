@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from issues.models import Article, Issue, IssueEvent
+from tests.factories import IssueFactory
 
 S = Issue.Status
 
@@ -25,8 +26,8 @@ def management(prefix: str, total: int = 0, initial: int = 0) -> dict[str, int]:
     }
 
 
-def test_add_page_suggests_the_next_number_in_the_current_volume(client, analyst, make_issue):
-    make_issue(number=11)
+def test_add_page_suggests_the_next_number_in_the_current_volume(client, analyst):
+    IssueFactory(number=11, articles=1)
     client.force_login(analyst)
 
     response = client.get(reverse("admin:issues_issue_add"))
@@ -62,8 +63,8 @@ def test_analyst_drafts_an_issue_with_an_article(client, analyst, publication, v
     assert issue.articles.get().body_html == "<p>Lukashenka <strong>insists</strong>.</p>"
 
 
-def test_analyst_sees_submit_but_not_approve(client, analyst, make_issue):
-    issue = make_issue()
+def test_analyst_sees_submit_but_not_approve(client, analyst):
+    issue = IssueFactory(articles=1)
     client.force_login(analyst)
 
     page = client.get(change_url(issue)).content.decode()
@@ -72,8 +73,8 @@ def test_analyst_sees_submit_but_not_approve(client, analyst, make_issue):
     assert 'value="Approve"' not in page
 
 
-def test_analyst_submits_but_cannot_approve(client, analyst, make_issue):
-    issue = make_issue()
+def test_analyst_submits_but_cannot_approve(client, analyst):
+    issue = IssueFactory(articles=1)
     client.force_login(analyst)
 
     client.post(transition_url(issue, "submit"))
@@ -86,8 +87,8 @@ def test_analyst_submits_but_cannot_approve(client, analyst, make_issue):
     assert "may not" in response.content.decode()
 
 
-def test_editor_approves_and_the_log_shows_it(client, editor, make_issue):
-    issue = make_issue(status=S.IN_REVIEW)
+def test_editor_approves_and_the_log_shows_it(client, editor):
+    issue = IssueFactory(status=S.IN_REVIEW, articles=1)
     client.force_login(editor)
 
     response = client.post(transition_url(issue, "approve"), follow=True)
@@ -99,8 +100,8 @@ def test_editor_approves_and_the_log_shows_it(client, editor, make_issue):
     assert IssueEvent.objects.get().by == editor
 
 
-def test_editor_returns_an_issue_to_draft_with_a_note(client, editor, make_issue):
-    issue = make_issue(status=S.APPROVED)
+def test_editor_returns_an_issue_to_draft_with_a_note(client, editor):
+    issue = IssueFactory(status=S.APPROVED, articles=1)
     client.force_login(editor)
 
     client.post(transition_url(issue, "return_to_draft"), {"note": "Check the dates"})
@@ -110,8 +111,8 @@ def test_editor_returns_an_issue_to_draft_with_a_note(client, editor, make_issue
     assert IssueEvent.objects.get().note == "Check the dates"
 
 
-def test_transitions_need_a_post(client, editor, make_issue):
-    issue = make_issue(status=S.IN_REVIEW)
+def test_transitions_need_a_post(client, editor):
+    issue = IssueFactory(status=S.IN_REVIEW, articles=1)
     client.force_login(editor)
 
     assert client.get(transition_url(issue, "approve")).status_code == 405
@@ -119,8 +120,8 @@ def test_transitions_need_a_post(client, editor, make_issue):
 
 
 @pytest.mark.parametrize("status", [S.APPROVED, S.SENT])
-def test_approved_and_sent_issues_are_read_only(client, editor, make_issue, status):
-    issue = make_issue(status=status)
+def test_approved_and_sent_issues_are_read_only(client, editor, status):
+    issue = IssueFactory(status=status, articles=1)
     client.force_login(editor)
 
     page = client.get(change_url(issue)).content.decode()
@@ -144,19 +145,19 @@ def test_approved_and_sent_issues_are_read_only(client, editor, make_issue, stat
     assert response.status_code == 403
     issue.refresh_from_db()
     assert issue.title == ""
-    assert Article.objects.get().body.startswith("Body of article")
+    assert Article.objects.get().body.startswith("The leadership seems")
 
 
 def test_changelist_query_count_does_not_grow_with_issues(
-    client, editor, make_issue, django_assert_max_num_queries
+    client, editor, django_assert_max_num_queries
 ):
-    make_issue(number=1)
+    IssueFactory(number=1, articles=1)
     client.force_login(editor)
     url = reverse("admin:issues_issue_changelist")
     with django_assert_max_num_queries(12) as few:
         client.get(url)
     for number in range(2, 30):
-        make_issue(number=number, articles=0)
+        IssueFactory(number=number, articles=0)
 
     with django_assert_max_num_queries(len(few.captured_queries)):
         response = client.get(url)
@@ -164,12 +165,12 @@ def test_changelist_query_count_does_not_grow_with_issues(
 
 
 def test_change_page_query_count_does_not_grow_with_articles_or_events(
-    client, editor, make_issue, django_assert_max_num_queries
+    client, editor, django_assert_max_num_queries
 ):
     from issues import services
 
-    small = make_issue(number=1, articles=1)
-    big = make_issue(number=2, articles=8)
+    small = IssueFactory(number=1, articles=1)
+    big = IssueFactory(number=2, articles=8)
     for issue in (small, big):
         services.issue_submit(issue=issue, by=editor)
         services.issue_return_to_draft(issue=issue, by=editor, note="again")

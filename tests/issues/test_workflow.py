@@ -8,12 +8,13 @@ from django.utils import timezone
 
 from issues import services
 from issues.models import Issue, IssueEvent
+from tests.factories import IssueFactory
 
 S = Issue.Status
 
 
-def test_analyst_submits_a_draft_and_the_change_is_logged(make_issue, analyst):
-    issue = make_issue()
+def test_analyst_submits_a_draft_and_the_change_is_logged(analyst):
+    issue = IssueFactory(articles=1)
 
     services.issue_submit(issue=issue, by=analyst)
 
@@ -24,8 +25,8 @@ def test_analyst_submits_a_draft_and_the_change_is_logged(make_issue, analyst):
     assert event.at is not None
 
 
-def test_analyst_cannot_approve(make_issue, analyst):
-    issue = make_issue(status=S.IN_REVIEW)
+def test_analyst_cannot_approve(analyst):
+    issue = IssueFactory(status=S.IN_REVIEW, articles=1)
 
     with pytest.raises(services.PermissionDenied):
         services.issue_approve(issue=issue, by=analyst)
@@ -35,8 +36,8 @@ def test_analyst_cannot_approve(make_issue, analyst):
     assert not IssueEvent.objects.exists()
 
 
-def test_editor_approves_an_issue_in_review(make_issue, editor):
-    issue = make_issue(status=S.IN_REVIEW)
+def test_editor_approves_an_issue_in_review(editor):
+    issue = IssueFactory(status=S.IN_REVIEW, articles=1)
 
     services.issue_approve(issue=issue, by=editor)
 
@@ -45,8 +46,8 @@ def test_editor_approves_an_issue_in_review(make_issue, editor):
     assert issue.status == S.APPROVED
 
 
-def test_approving_a_draft_is_refused(make_issue, editor):
-    issue = make_issue()
+def test_approving_a_draft_is_refused(editor):
+    issue = IssueFactory(articles=1)
 
     with pytest.raises(services.InvalidTransition):
         services.issue_approve(issue=issue, by=editor)
@@ -55,16 +56,16 @@ def test_approving_a_draft_is_refused(make_issue, editor):
     assert issue.status == S.DRAFT
 
 
-def test_submitting_an_issue_without_articles_is_refused(make_issue, analyst):
-    issue = make_issue(articles=0)
+def test_submitting_an_issue_without_articles_is_refused(analyst):
+    issue = IssueFactory(articles=0)
 
     with pytest.raises(services.WorkflowError):
         services.issue_submit(issue=issue, by=analyst)
     assert Issue.objects.get(pk=issue.pk).status == S.DRAFT
 
 
-def test_return_to_draft_needs_an_editor_and_a_note(make_issue, editor, analyst):
-    issue = make_issue(status=S.APPROVED)
+def test_return_to_draft_needs_an_editor_and_a_note(editor, analyst):
+    issue = IssueFactory(status=S.APPROVED, articles=1)
 
     with pytest.raises(services.PermissionDenied):
         services.issue_return_to_draft(issue=issue, by=analyst, note="typo")
@@ -76,8 +77,8 @@ def test_return_to_draft_needs_an_editor_and_a_note(make_issue, editor, analyst)
     assert IssueEvent.objects.get(issue=issue).note == "Fix the second paragraph"
 
 
-def test_a_stale_instance_cannot_skip_the_status_check(make_issue, editor):
-    issue = make_issue(status=S.IN_REVIEW)
+def test_a_stale_instance_cannot_skip_the_status_check(editor):
+    issue = IssueFactory(status=S.IN_REVIEW, articles=1)
     stale = Issue.objects.get(pk=issue.pk)
     services.issue_approve(issue=issue, by=editor)
 
@@ -86,8 +87,8 @@ def test_a_stale_instance_cannot_skip_the_status_check(make_issue, editor):
     assert IssueEvent.objects.count() == 1
 
 
-def test_schedule_and_unschedule(make_issue, editor):
-    issue = make_issue(status=S.APPROVED)
+def test_schedule_and_unschedule(editor):
+    issue = IssueFactory(status=S.APPROVED, articles=1)
     at = timezone.now() + timedelta(hours=2)
 
     services.issue_schedule(issue=issue, by=editor, at=at)
@@ -98,16 +99,16 @@ def test_schedule_and_unschedule(make_issue, editor):
     assert (issue.status, issue.scheduled_at) == (S.APPROVED, None)
 
 
-def test_schedule_in_the_past_is_refused(make_issue, editor):
-    issue = make_issue(status=S.APPROVED)
+def test_schedule_in_the_past_is_refused(editor):
+    issue = IssueFactory(status=S.APPROVED, articles=1)
 
     with pytest.raises(services.WorkflowError):
         services.issue_schedule(issue=issue, by=editor, at=timezone.now() - timedelta(minutes=1))
     assert Issue.objects.get(pk=issue.pk).status == S.APPROVED
 
 
-def test_scheduler_starts_sending_and_delivery_marks_sent(make_issue):
-    issue = make_issue(status=S.SCHEDULED)
+def test_scheduler_starts_sending_and_delivery_marks_sent(db):
+    issue = IssueFactory(status=S.SCHEDULED, articles=1)
 
     with transaction.atomic():  # as delivery calls it, inside its own transaction
         services.issue_start_sending(issue=issue, by=None)
@@ -119,15 +120,15 @@ def test_scheduler_starts_sending_and_delivery_marks_sent(make_issue):
     assert [e.to_status for e in issue.events.all()] == [S.SENDING, S.SENT]
 
 
-def test_analyst_cannot_send(make_issue, analyst):
-    issue = make_issue(status=S.APPROVED)
+def test_analyst_cannot_send(analyst):
+    issue = IssueFactory(status=S.APPROVED, articles=1)
 
     with pytest.raises(services.PermissionDenied):
         services.issue_start_sending(issue=issue, by=analyst)
 
 
-def test_a_failed_transition_inside_an_outer_transaction_leaves_it_usable(make_issue, editor):
-    issue = make_issue(status=S.SENT)
+def test_a_failed_transition_inside_an_outer_transaction_leaves_it_usable(editor):
+    issue = IssueFactory(status=S.SENT, articles=1)
 
     with transaction.atomic():
         with pytest.raises(services.InvalidTransition):
@@ -136,8 +137,8 @@ def test_a_failed_transition_inside_an_outer_transaction_leaves_it_usable(make_i
 
 
 @pytest.mark.parametrize("status", [S.DRAFT, S.IN_REVIEW, S.APPROVED, S.SCHEDULED, S.SENDING])
-def test_cancel_from_any_status_before_sent(make_issue, editor, status):
-    issue = make_issue(status=status)
+def test_cancel_from_any_status_before_sent(editor, status):
+    issue = IssueFactory(status=status, articles=1)
 
     services.issue_cancel(issue=issue, by=editor, note="withdrawn")
 
@@ -155,8 +156,8 @@ def test_cancel_from_any_status_before_sent(make_issue, editor, status):
         lambda i, u: services.issue_mark_sent(issue=i),
     ],
 )
-def test_a_sent_issue_cannot_change(make_issue, editor, transition):
-    issue = make_issue(status=S.SENT)
+def test_a_sent_issue_cannot_change(editor, transition):
+    issue = IssueFactory(status=S.SENT, articles=1)
 
     with pytest.raises(services.WorkflowError):
         transition(issue, editor)
@@ -190,9 +191,9 @@ def test_groups_hold_their_permissions(analyst, editor):
     assert editor.has_perm("issues.send_issue")
 
 
-def test_allowed_transitions_follow_status_and_permission(make_issue, analyst, editor):
-    draft = make_issue(number=1)
-    review = make_issue(number=2, status=S.IN_REVIEW)
+def test_allowed_transitions_follow_status_and_permission(analyst, editor):
+    draft = IssueFactory(number=1, articles=1)
+    review = IssueFactory(number=2, status=S.IN_REVIEW, articles=1)
 
     assert services.allowed_transitions(issue=draft, user=analyst) == ["submit"]
     assert services.allowed_transitions(issue=review, user=analyst) == []

@@ -14,6 +14,7 @@ from celery.app.task import Task
 from django.test import Client
 
 from issues.models import Publication
+from tests.factories import PublicationFactory
 
 
 @pytest.fixture(autouse=True)
@@ -34,34 +35,13 @@ def commit(django_capture_on_commit_callbacks) -> Callable:
 
 
 @pytest.fixture
-def publication(db) -> Publication:
-    return Publication.objects.create(
-        name="The Monitor",
-        slug="monitor",
-        sender_name="The Monitor",
-        sender_email="monitor@example.org",
-        contact_email="editors@example.org",
-        publisher_name="Policy House",
-    )
-
-
-@pytest.fixture
 def other_publication(db) -> Publication:
-    return Publication.objects.create(
-        name="Fortnight in Review",
-        slug="fortnight",
-        sender_email="fortnight@example.org",
-    )
+    return PublicationFactory(name="Fortnight in Review", slug="fortnight")
 
 
 @pytest.fixture
 def gated_publication(db) -> Publication:
-    return Publication.objects.create(
-        name="Restricted Brief",
-        slug="brief",
-        sender_email="brief@example.org",
-        requires_approval=True,
-    )
+    return PublicationFactory(name="Restricted Brief", slug="brief", requires_approval=True)
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ def test_contact_form_stores_message_acknowledges_and_notifies(csrf_client, publ
     assert response.status_code == 200
     message = ContactMessage.objects.get()
     assert (message.publication, message.status, message.ip) == (publication, "open", "127.0.0.1")
-    assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.org", "editors@example.org"]
+    assert sorted(m.to[0] for m in mail.outbox) == ["ann@example.org", "pubs@example.org"]
     for sent in mail.outbox:
         assert sent.from_email == "The Monitor <monitor@example.org>"
         assert sent.alternatives and sent.alternatives[0][1] == "text/html"

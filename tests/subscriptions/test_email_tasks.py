@@ -64,4 +64,4 @@ def test_messages_are_multipart_with_header_safe_values(publication):
     assert message.is_multipart()
     assert [p.get_content_type() for p in message.get_payload()] == ["text/plain", "text/html"]
     assert "\n" not in message["From"] and "Bcc" not in message
-    assert message["Reply-To"] == "editors@example.org"
+    assert message["Reply-To"] == "pubs@example.org"

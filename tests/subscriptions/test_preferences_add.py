@@ -12,6 +12,7 @@ from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from delivery import chunk
 from delivery import services as delivery
 from delivery.models import Delivery
 from issues.models import Issue
@@ -40,7 +41,7 @@ def footer_preferences_link(publication) -> str:
     issue = IssueFactory(volume__publication=publication, status=Issue.Status.APPROVED)
     delivery.send_start(issue=issue)
     ids = Delivery.objects.filter(issue=issue).values_list("id", flat=True)
-    delivery.chunk_send(issue_id=issue.pk, lo=min(ids), hi=max(ids))
+    chunk.chunk_send(issue_id=issue.pk, lo=min(ids), hi=max(ids))
     (message,) = [m for m in mail.outbox if "Issue" in m.subject]
     return path_in(message, "/preferences/")
 

@@ -54,7 +54,7 @@ def test_confirm_activates_and_sends_welcome_with_preferences_link(publication, 
     welcome = mail.outbox[1]
     assert "/preferences/" in welcome.body
     assert welcome.from_email == "The Monitor <monitor@example.org>"
-    assert welcome.reply_to == ["editors@example.org"]
+    assert welcome.reply_to == ["pubs@example.org"]
     # the same link a second time changes nothing and sends nothing
     with commit(), pytest.raises(BadToken):
         services.subscription_confirm(subscriber=subscriber, nonce=nonce)
@@ -209,11 +209,11 @@ def test_contact_message_acknowledges_and_notifies_staff(publication, commit):
         )
     assert message.status == "open"
     by_recipient = {m.to[0]: m for m in mail.outbox}
-    assert set(by_recipient) == {"ann@example.org", "editors@example.org"}
+    assert set(by_recipient) == {"ann@example.org", "pubs@example.org"}
     ack = by_recipient["ann@example.org"]
     # the acknowledgement echoes nothing the sender typed
     assert "pills" not in ack.body and "A question" not in ack.subject
-    notification = by_recipient["editors@example.org"]
+    notification = by_recipient["pubs@example.org"]
     assert notification.reply_to == ["ann@example.org"]
     assert "pills" in notification.body
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hmac
 from datetime import timedelta
 
 import pytest
@@ -117,30 +116,13 @@ def test_a_token_signed_with_another_key_is_refused(client, pending):
     )
 
 
-def test_tokens_are_exactly_djangos_timestamp_signer_tokens(settings):
-    import time_machine
-    from django.core import signing
-
-    from subscriptions.tokens import PREFERENCES, UNSUBSCRIBE, make_token, read_token
-
-    with time_machine.travel("2026-11-28 12:00:00", tick=False):
-        for purpose in (UNSUBSCRIBE, PREFERENCES):
-            assert make_token(purpose, 42) == signing.TimestampSigner(salt=purpose).sign("42")
-
-    # a token signed before a key rotation still reads with the old key as a fallback
-    old = make_token(UNSUBSCRIBE, 7)
+def test_a_token_signed_before_a_key_rotation_still_reads(settings):
+    old = tokens.make_token(tokens.UNSUBSCRIBE, 7)
     settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
     settings.SECRET_KEY = "a-new-secret-key-" + "k" * 40
-    assert read_token(UNSUBSCRIBE, old) == "7"
-    assert make_token(UNSUBSCRIBE, 7) != old
 
-
-@pytest.mark.parametrize("key", [b"", b"k" * 32, b"k" * 64, b"k" * 65, bytes(range(200))])
-@pytest.mark.parametrize("algorithm", ["sha256", "sha1", "sha512"])
-def test_the_signing_hmac_is_the_standard_library_hmac(key, algorithm):
-    mac = tokens._Hmac(key, algorithm)
-    for data in (b"", b"42:1tXyZa", bytes(range(256)) * 3):
-        assert mac.digest(data) == hmac.new(key, data, algorithm).digest()
+    assert tokens.read_token(tokens.UNSUBSCRIBE, old) == "7"
+    assert tokens.make_token(tokens.UNSUBSCRIBE, 7) != old
 
 
 def test_links_made_for_a_chunk_carry_djangos_tokens(settings):

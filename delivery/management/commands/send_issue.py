@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from tqdm import tqdm
 
-from delivery import health, services
+from delivery import dispatch, health, progress, services
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
 
@@ -58,7 +58,7 @@ class Command(BaseCommand):
     def _wait(self, issue: Issue) -> None:
         """Until every message is final; a send that stalls (delivery/health.py) ends the
         wait with the reason, instead of waiting forever."""
-        counts = services.progress(issue)
+        counts = progress.progress(issue)
         warned = False
         looked = 0.0
         with tqdm(total=counts["total"], unit="msg", file=self.stderr) as bar:
@@ -71,17 +71,13 @@ class Command(BaseCommand):
                     if state.message and not warned:
                         bar.write(state.message, file=self.stderr)
                         warned = True
-                counts = services.progress(issue)
-                done = (
-                    counts["total"]
-                    - counts[Delivery.Status.QUEUED]
-                    - counts[Delivery.Status.SENDING]
-                )
+                counts = progress.progress(issue)
+                done = sum(counts[s] for s in Delivery.FINAL)
                 bar.update(done - bar.n)
                 if done >= counts["total"]:
                     # The worker that recorded the last row marks the issue sent a
                     # moment later; doing it here too means "Done" is never early.
-                    services.finish_if_done(issue_id=issue.pk)
+                    dispatch.finish_if_done(issue_id=issue.pk)
                     break
                 time.sleep(0.5)
         summary = ", ".join(f"{s}: {counts[s]}" for s in Delivery.Status.values)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from issues.archive import ArchiveError, import_archive_file
+from issues.legacy_import import ArchiveError, import_archive_file
 from issues.models import Issue
 
 STATUSES = [Issue.Status.SENT, Issue.Status.DRAFT, Issue.Status.APPROVED]

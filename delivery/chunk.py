@@ -1,0 +1,195 @@
+"""Sending one chunk: its rows claimed (`claim`), the messages sent through several
+connections at once (`lanes`) with no transaction open, and every row's outcome
+recorded (`record`) as the chunk goes, at least every RECORD_EVERY messages or
+RECORD_SECONDS. The step loop (`_send`) has one place between steps, where the chunk
+takes its rate-limit slots and renews its lease."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from delivery.claim import rows_claim
+from delivery.dispatch import chunk_size, dispatch, finish_if_done
+from delivery.lanes import Lanes
+from delivery.models import Delivery, SendJob
+from delivery.rate import reserve
+from delivery.record import outcomes_record
+from delivery.rendering import Recipient, RenderedIssue, rendered_issue
+from delivery.transports import Batch, Outcome, names_needed, transport
+from issues.models import Issue
+from monitor_site.retry import SendFailure
+from subscriptions.tokens import FOOTER_PREFERENCES, UNSUBSCRIBE, url_maker
+
+Status = Delivery.Status
+# Outcomes are recorded at least this often, so that a worker killed mid-chunk leaves
+# about this many messages sent and unrecorded (sent again) per worker process.
+RECORD_EVERY = 100
+RECORD_SECONDS = 1.0
+NO_LANE_LEFT = "No connection to the mail system was left to send it."
+
+
+@dataclass
+class ChunkResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
+    """Send the queued, due rows of one issue with ids in [lo, hi], a chunk at a time,
+    then hand out the next chunk, or finish the issue if nothing is left."""
+    result = ChunkResult()
+    while True:
+        job = (
+            SendJob.objects.select_related("issue__publication", "issue__volume")
+            .filter(issue_id=issue_id)
+            .first()
+        )
+        if job is None or job.state != SendJob.State.RUNNING:
+            return result
+        # Fewer rows than a chunk, or a range no longer than one: nothing is left in it.
+        size = chunk_size(job.issue.publication.messages_per_second)
+        if _send_claimed(job.issue, lo, hi, size, result) < size or hi - lo < size:
+            break
+    if not dispatch(issue_id=issue_id, chunks=1, size=size):
+        finish_if_done(issue_id=issue_id)
+    return result
+
+
+def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult) -> int:
+    """Claim up to `size` rows (a chunk) in [lo, hi], send them and record the outcome.
+    Returns how many rows were claimed (0: nothing left to do)."""
+    rendered = rendered_issue(issue)
+    claim = rows_claim(issue_id=issue.pk, lo=lo, hi=hi, size=size, names=names_needed(rendered))
+    if claim is None:
+        return 0
+    result.claimed += claim.claimed
+    result.skipped += claim.skipped
+    unsubscribe = url_maker(UNSUBSCRIBE, "unsubscribe")
+    preferences = url_maker(FOOTER_PREFERENCES, "preferences")
+    batch = [
+        (
+            delivery_id,
+            Recipient.for_subscription(
+                issue_id=issue.pk,
+                subscriber_id=subscriber_id,
+                subscription_id=subscription_id,
+                email=email,
+                name=name,
+                format=format,
+                unsubscribe=unsubscribe,
+                preferences=preferences,
+            ),
+        )
+        for delivery_id, email, _, subscriber_id, subscription_id, name, format in claim.rows
+    ]
+    if batch:
+        attempts = {row[0]: row[2] for row in claim.rows}
+        held = {delivery_id for delivery_id, _ in batch}
+        outcome = _send(
+            issue,
+            rendered,
+            batch,
+            renew=claim.renew,
+            record=lambda part: outcomes_record(issue.pk, claim.mine, part, attempts, held),
+        )
+        result.sent += len(outcome.sent)
+        result.retried += len(outcome.retry)
+        result.failed += len(outcome.failed)
+    return claim.claimed
+
+
+def _steps(units: list[Batch], size: int) -> Iterator[list[Batch]]:
+    """Units of work in steps of up to `size` messages (at least one unit each)."""
+    step: list[Batch] = []
+    count = 0
+    for unit in units:
+        if step and count + len(unit) > size:
+            yield step
+            step, count = [], 0
+        step.append(unit)
+        count += len(unit)
+    if step:
+        yield step
+
+
+def _send(
+    issue: Issue,
+    rendered: RenderedIssue,
+    batch: list[tuple[int, Recipient]],
+    *,
+    renew: Callable[[], object],
+    record: Callable[[Outcome], None],
+) -> Outcome:
+    """Send a claimed chunk through several transports at once (`lanes`), with no
+    transaction open, recording outcomes as they come: at least every RECORD_EVERY
+    messages (a transport's step, if larger: an ESP's batch goes whole or not at all)
+    or RECORD_SECONDS, so that a worker killed mid-chunk leaves about that many
+    messages sent and unrecorded, to be sent again.
+
+    Between steps is the one place where the chunk waits for its rate-limit slots and
+    renews its lease (a third of the lease at most apart)."""
+    rate = issue.publication.messages_per_second
+    mailer = transport()
+    units = mailer.units(batch)
+    step = max(mailer.step, RECORD_EVERY)
+    every = step
+    if rate:
+        step = max(1, min(step, rate))
+    total = Outcome()
+    pending = _steps(units, step)
+    current = next(pending, None)
+    slot = 0.0  # when (epoch seconds) the current step may go, once reserved
+    renewed = recorded = time.time()
+    lease = settings.DELIVERY_LEASE_SECONDS
+
+    def record_now() -> None:
+        part = lanes.outcomes()
+        if part:
+            record(part)
+            total.merge(part)
+
+    with Lanes(transport, min(mailer.lanes, len(units)), rendered, every=every) as lanes:
+        while True:
+            now = time.time()
+            if now - renewed > lease / 3:
+                renew()
+                renewed = now
+            if current is not None and lanes.hungry():
+                if rate and not slot:
+                    slot = reserve(issue.publication_id, rate, sum(map(len, current)))
+                if time.time() >= slot:
+                    lanes.hand(current)
+                    current, slot = next(pending, None), 0.0
+                    if current is None:
+                        lanes.close()
+                    continue
+            done = lanes.done()
+            if done or now - recorded >= RECORD_SECONDS or lanes.unrecorded() >= every:
+                record_now()
+                recorded = now
+            if done:
+                # Every lane ended (its connection lost) before the chunk was sent.
+                left = lanes.untaken()
+                if current is not None:
+                    left += (i for unit in current for i, _ in unit)
+                    left += (i for steps in pending for unit in steps for i, _ in unit)
+                if left:
+                    part = Outcome().fail(left, SendFailure(NO_LANE_LEFT, permanent=False))
+                    record(part)
+                    total.merge(part)
+                break
+            timeout = RECORD_SECONDS - (now - recorded)
+            if slot:
+                timeout = min(timeout, slot - time.time())
+            lanes.wait(timeout, for_work=current is not None and not slot)
+    record_now()
+    if lanes.error is not None:
+        raise lanes.error
+    return total

@@ -1,0 +1,151 @@
+"""An ESP through django-anymail: one batch call per chunk where the ESP fills merge
+tags in content sent with the message, else one call per recipient. Only anymail's
+documented batch interface: `merge_data` (the recipient's fields the templates use),
+`merge_headers` (List-Unsubscribe, Message-ID), `merge_metadata` (the delivery id, which
+comes back in the ESP's tracking events). Batches are cut at each ESP's documented
+limit: anymail does not split long lists."""
+
+from __future__ import annotations
+
+from anymail.exceptions import AnymailError
+from anymail.message import AnymailMessage
+from django.conf import settings
+from django.core.mail import get_connection
+
+from delivery.rendering import Recipient, RenderedIssue
+from delivery.transports.base import Batch, Outcome, Transport
+from monitor_site.retry import failure
+
+# ESPs whose batch API fills merge tags in content we send with the message, and how
+# each spells a tag. Others get one fully rendered message per recipient, as do
+# Mandrill and Unisender Go: anymail refuses per-recipient headers (List-Unsubscribe,
+# Message-ID) in their batches.
+MERGE_TAGS = {
+    "mailgun": "%%recipient.%s%%",
+    "sparkpost": "{{%s}}",
+    "brevo": "{{params.%s}}",
+    "test": "{{%s}}",
+}
+# Recipients per API call, as each ESP documents it; anymail does not split long lists.
+ESP_BATCH_LIMITS = {
+    "mailgun": 1000,
+    "sendgrid": 1000,
+    "postmark": 500,
+    "unisender_go": 500,
+    "resend": 100,
+}
+ESP_BATCH_LIMIT = 500  # any other ESP
+
+
+class AnymailTransport(Transport):
+    """One anymail backend (one HTTP session); a worker process keeps up to
+    DELIVERY_ESP_CALLS of them calling the ESP at once."""
+
+    def __init__(self, esp: str) -> None:
+        self.tag = MERGE_TAGS.get(esp)
+        self.limit = ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
+        # a batch call goes whole or not at all: its rows are recorded together
+        self.step = self.limit if self.tag else Transport.step
+        self.lanes = settings.DELIVERY_ESP_CALLS
+        self.backend = get_connection()
+
+    def __enter__(self) -> AnymailTransport:
+        self.backend.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.backend.close()
+
+    def _message(self, rendered: RenderedIssue, *, text: str, html: str | None, to: list[str]):
+        message = AnymailMessage(
+            subject=rendered.subject_line,
+            body=text,
+            from_email=rendered.from_email,
+            to=to,
+            reply_to=rendered.reply_to,
+            headers={
+                "List-Id": rendered.list_id,
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+            connection=self.backend,
+        )
+        if html is not None:
+            message.attach_alternative(html, "text/html")
+        message.tags = [rendered.publication.slug]
+        message.metadata = {"issue_id": str(rendered.issue.pk)}
+        return message
+
+    @staticmethod
+    def _per_recipient_headers(rendered: RenderedIssue, recipient: Recipient) -> dict[str, str]:
+        return {
+            "List-Unsubscribe": f"<{recipient.unsubscribe_url}>",
+            "Message-ID": rendered.message_id(recipient),
+        }
+
+    def units(self, batch: Batch) -> list[Batch]:
+        """One batch call per format and up to the ESP's limit, or one call a recipient."""
+        if self.tag is None:
+            return super().units(batch)
+        units = []
+        for fmt in ("html", "text"):
+            group = [item for item in batch if item[1].format == fmt]
+            units += (group[i : i + self.limit] for i in range(0, len(group), self.limit))
+        return units
+
+    def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        outcome = Outcome()
+        for unit in self.units(batch):
+            if self.tag is None:
+                outcome.merge(self._send_one(rendered, unit[0]))
+            else:
+                outcome.merge(self._send_batch(rendered, unit))
+        return outcome
+
+    def _send_batch(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
+        by_email = {recipient.email: (delivery_id, recipient) for delivery_id, recipient in batch}
+        html = rendered.html.with_tags(self.tag) if batch[0][1].format == "html" else None
+        message = self._message(
+            rendered, text=rendered.text.with_tags(self.tag), html=html, to=list(by_email)
+        )
+        merge_data, merge_headers, merge_metadata = {}, {}, {}
+        headers = self._per_recipient_headers
+        fields = rendered.fields  # only what the templates use
+        for email, (delivery_id, r) in by_email.items():
+            merge_data[email] = {field: getattr(r, field) for field in fields}
+            merge_headers[email] = headers(rendered, r)
+            merge_metadata[email] = {"delivery_id": str(delivery_id)}
+        message.merge_data = merge_data
+        message.merge_headers = merge_headers
+        message.merge_metadata = merge_metadata
+        return self._deliver(message, by_email)
+
+    def _send_one(self, rendered: RenderedIssue, item: tuple[int, Recipient]) -> Outcome:
+        delivery_id, recipient = item
+        html = rendered.html.fill(recipient) if recipient.format == "html" else None
+        message = self._message(
+            rendered, text=rendered.text.fill(recipient), html=html, to=[recipient.email]
+        )
+        message.extra_headers.update(self._per_recipient_headers(rendered, recipient))
+        message.metadata["delivery_id"] = str(delivery_id)
+        return self._deliver(message, {recipient.email: item})
+
+    def _deliver(
+        self, message: AnymailMessage, by_email: dict[str, tuple[int, Recipient]]
+    ) -> Outcome:
+        outcome = Outcome()
+        ids = [delivery_id for delivery_id, _ in by_email.values()]
+        try:
+            message.send()
+        except (AnymailError, OSError) as exc:
+            return outcome.fail(ids, failure(exc))
+        statuses = message.anymail_status.recipients
+        for email, (delivery_id, _) in by_email.items():
+            status = statuses.get(email)
+            if status is None or status.status in {"sent", "queued", "unknown"}:
+                message_id = status.message_id if status else None
+                outcome.sent[delivery_id] = "" if message_id is None else str(message_id)
+            elif status.status in {"rejected", "invalid"}:
+                outcome.failed[delivery_id] = f"ESP {status.status}"
+            else:
+                outcome.retry[delivery_id] = f"ESP {status.status}"
+        return outcome
