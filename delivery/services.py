@@ -118,15 +118,16 @@ def _fan_out(issue: Issue) -> tuple[int, int | None, int | None]:
         Subscriber._meta.db_table,
         Suppression._meta.db_table,
     )
-    # NOT IN builds one hash of the suppressed addresses; NOT EXISTS probed the
-    # suppression table once per subscriber.
+    # NOT IN builds one hash of the suppressed addresses' keyed hashes (an erased
+    # reader's entry has nothing else); NOT EXISTS probed the suppression table once
+    # per subscriber.
     insert = f"""
         INSERT INTO {d} (issue_id, subscriber_id, subscription_id, email, status, attempts,
                          esp_message_id, last_error, created_at)
         SELECT %s, s.subscriber_id, s.id, p.email, %s, 0, '', '', %s
         FROM {s} s JOIN {sub} p ON p.id = s.subscriber_id
         WHERE s.publication_id = %s AND s.status = %s
-          AND p.email NOT IN (SELECT x.email FROM {sup} x WHERE x.lifted_at IS NULL)
+          AND p.email_hash NOT IN (SELECT x.email_hash FROM {sup} x WHERE x.lifted_at IS NULL)
     """  # noqa: S608 - table names come from the models, values are parameters
     params = [
         issue.pk,
@@ -188,7 +189,13 @@ def send_start(*, issue: Issue, by: AbstractBaseUser | None = None) -> StartResu
     try:
         with transaction.atomic():
             editorial.issue_start_sending(issue=issue, by=by)
-            job = SendJob.objects.create(issue=issue, started_by=by)
+            publication = issue.publication
+            job = SendJob.objects.create(
+                issue=issue,
+                started_by=by,
+                track_opens=publication.track_opens,
+                track_clicks=publication.track_clicks,
+            )
             job.audience, job.first_id, job.last_id = _fan_out(issue)
             job.cursor = (job.first_id or 1) - 1
             job.save(update_fields=["audience", "first_id", "last_id", "cursor"])
@@ -346,7 +353,9 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
     mine = Delivery.objects.filter(issue_id=issue.pk, id__gte=lo, id__lte=hi, claim=token)
     rows = list(
         mine.annotate(
-            suppressed=Exists(Suppression.objects.active().filter(email=OuterRef("email")))
+            suppressed=Exists(
+                Suppression.objects.active().filter(email_hash=OuterRef("subscriber__email_hash"))
+            )
         )
         .order_by("id")
         .values_list(

@@ -48,6 +48,20 @@ ESP_BATCH_LIMITS = {
     "resend": 100,
 }
 ESP_BATCH_LIMIT = 500  # any other ESP
+# ESPs that take open and click tracking per message (anymail's track_opens and
+# track_clicks); the others (Amazon SES, Brevo, Resend, ...) are set up in their own
+# control panel only, and anymail refuses the options.
+ESP_TRACKING_OPTIONS = {
+    "mailersend",
+    "mailgun",
+    "mailjet",
+    "mandrill",
+    "postmark",
+    "sendgrid",
+    "sparkpost",
+    "unisender_go",
+    "test",
+}
 # The payload class each anymail backend builds, by module of anymail.backends.
 ESP_PAYLOADS = {
     "mailgun": "MailgunPayload",
@@ -491,6 +505,7 @@ class AnymailTransport:
 
     def __init__(self, esp: str) -> None:
         self.tag = MERGE_TAGS.get(esp)
+        self.tracking_options = esp in ESP_TRACKING_OPTIONS
         self.limit = ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
         self.record_every = self.limit  # one batch call is all or nothing anyway
         self.backend = get_connection()
@@ -520,6 +535,9 @@ class AnymailTransport:
             message.attach_alternative(html, "text/html")
         message.tags = [rendered.publication.slug]
         message.metadata = {"issue_id": str(rendered.issue.pk)}
+        if self.tracking_options:  # the publication's choice; the ESP's default may differ
+            message.track_opens = rendered.publication.track_opens
+            message.track_clicks = rendered.publication.track_clicks
         return message
 
     @staticmethod

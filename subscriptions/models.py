@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 from django.utils.crypto import constant_time_compare
 
 from issues.models import Publication
+from subscriptions.hashing import address_hash, address_hashes, key_id
 from subscriptions.joincodes import join_code_display
 from subscriptions.tokens import BadToken
 
@@ -59,13 +60,30 @@ def postal_key(value: str) -> str:
     return hashlib.sha256(folded.encode()).hexdigest() if folded else ""
 
 
+class SubscriberQuerySet(models.QuerySet):
+    """Rows written in bulk get their stored forms too (see Subscriber.normalize)."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.normalize()
+        return super().bulk_create(objs, *args, **kwargs)
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.normalize()
+        return super().bulk_update(objs, Subscriber.stored_forms(fields), *args, **kwargs)
+
+
 class Subscriber(models.Model):
     """A person; addresses are stored lower-cased and are unique regardless of case.
 
     An offline reader (fax or post, from a legacy list) has no address (NULL: several
     may lack one) but a fax number or a postal address, and a personal join code that
     moves them to email at /join/. `fax_key` and `postal_key` are the normalised forms a
-    re-import matches on; `save()` keeps them in step."""
+    re-import matches on, `email_hash` the keyed hash the suppression list is matched
+    on (subscriptions.hashing); `save()` and bulk writes keep them in step."""
 
     class Source(models.TextChoices):
         WEB = "web", "Web form"
@@ -86,6 +104,7 @@ class Subscriber(models.Model):
     postal_address = models.TextField(blank=True)
     fax_key = models.CharField(max_length=20, blank=True, editable=False, db_index=True)
     postal_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    email_hash = models.CharField(max_length=64, blank=True, editable=False)
     join_code = models.CharField(max_length=8, null=True, blank=True, unique=True, editable=False)
     # The address typed at /join/ with the code, until the reader confirms it by email.
     join_email = models.EmailField(max_length=254, null=True, blank=True, editable=False)
@@ -100,8 +119,11 @@ class Subscriber(models.Model):
     # only the request it was sent for. Empty before the first such email.
     confirm_nonce = models.CharField(max_length=32, blank=True, editable=False)
 
+    objects = SubscriberQuerySet.as_manager()
+
     class Meta:
         ordering = ["email"]
+        permissions = [("erase_subscriber", "Can erase a reader's data (GDPR Art. 17)")]
         constraints = [
             # NULLs are distinct: any number of offline readers, one row per address
             models.UniqueConstraint(Lower("email"), name="subscriber_unique_email"),
@@ -125,14 +147,26 @@ class Subscriber(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.normalize()
         fields = kwargs.get("update_fields")
-        if fields is not None and {"fax", "postal_address"} & set(fields):
-            kwargs["update_fields"] = {*fields, "fax_key", "postal_key"}
+        if fields is not None:
+            kwargs["update_fields"] = self.stored_forms(fields)
         super().save(*args, **kwargs)
 
+    @staticmethod
+    def stored_forms(fields) -> set[str]:
+        """`fields`, with the stored forms that follow from them."""
+        fields = set(fields)
+        if {"fax", "postal_address"} & fields:
+            fields |= {"fax_key", "postal_key"}
+        if "email" in fields:
+            fields.add("email_hash")
+        return fields
+
     def normalize(self) -> None:
-        """The stored forms: the address lower-cased (NULL when there is none) and the
-        matching keys of the fax number and postal address."""
+        """The stored forms: the address lower-cased (NULL when there is none), its
+        keyed hash ("" when there is none) and the matching keys of the fax number and
+        postal address."""
         self.email = (self.email or "").strip().lower() or None
+        self.email_hash = address_hash(self.email or "")
         self.fax_key = fax_key(self.fax)
         self.postal_key = postal_key(self.postal_address)
 
@@ -148,7 +182,7 @@ class Subscriber(models.Model):
 
     @property
     def is_suppressed(self) -> bool:
-        return bool(self.email) and Suppression.objects.active().filter(email=self.email).exists()
+        return bool(self.email) and Suppression.objects.active().matching(self.email).exists()
 
     @property
     def address_confirmed(self) -> bool:
@@ -196,7 +230,9 @@ class SubscriptionQuerySet(models.QuerySet):
 
     def deliverable(self) -> SubscriptionQuerySet:
         """Active subscriptions whose address is not on the suppression list."""
-        suppressed = Suppression.objects.active().filter(email=models.OuterRef("subscriber__email"))
+        suppressed = Suppression.objects.active().filter(
+            email_hash=models.OuterRef("subscriber__email_hash")
+        )
         return self.active().exclude(models.Exists(suppressed))
 
 
@@ -312,11 +348,20 @@ class SuppressionQuerySet(models.QuerySet):
     def active(self) -> SuppressionQuerySet:
         return self.filter(lifted_at__isnull=True)
 
+    def matching(self, email: str | None) -> SuppressionQuerySet:
+        """The entries for this address, whether they still name it or not: by its
+        keyed hash, under the current key and the fallbacks (subscriptions.hashing)."""
+        return self.filter(email_hash__in=address_hashes(email or ""))
+
 
 class Suppression(models.Model):
-    """An address that no send may reach (hard bounce, complaint, staff decision).
+    """An address that no send may reach (hard bounce, complaint, staff decision, a
+    reader erased at their request).
 
-    Lifting keeps the row for the record; only unlifted rows suppress."""
+    Lifting keeps the row for the record; only unlifted rows suppress. Every row
+    carries the keyed hash of its address (`email_hash`, made with the key `key_id`
+    names) and is matched on it; an erased reader's row keeps nothing else, its
+    `email` is empty."""
 
     class Reason(models.TextChoices):
         BOUNCED = "bounced", "Hard bounce"
@@ -325,8 +370,11 @@ class Suppression(models.Model):
         BLOCKED = "blocked", "Blocked by the receiver"
         UNSUBSCRIBED = "unsubscribed", "Unsubscribed at the ESP"
         MANUAL = "manual", "Added by staff"
+        ERASED = "erased", "Reader erased at their request"
 
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(max_length=254, blank=True)
+    email_hash = models.CharField(max_length=64, editable=False)
+    key_id = models.CharField(max_length=16, editable=False)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     source = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -346,18 +394,20 @@ class Suppression(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
-                "email",
+                "email_hash",
                 condition=models.Q(lifted_at__isnull=True),
-                name="suppression_unique_active_email",
+                name="suppression_unique_active_hash",
             )
         ]
-        indexes = [models.Index(fields=["email"])]
+        indexes = [models.Index(fields=["email_hash"])]
 
     def __str__(self) -> str:
-        return f"{self.email} ({self.get_reason_display()})"
+        return f"{self.email or 'an erased reader'} ({self.get_reason_display()})"
 
     def save(self, *args, **kwargs) -> None:
         self.email = self.email.strip().lower()
+        if self.email:
+            self.email_hash, self.key_id = address_hash(self.email), key_id()
         super().save(*args, **kwargs)
 
 
