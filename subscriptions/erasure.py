@@ -60,7 +60,7 @@ class Erasure:
     removed: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
-        done = [f"{n} {what}" for what, n in self.removed.items() if n]
+        done = [f"{what}: {n}" for what, n in self.removed.items() if n]
         return "Erased at the reader's request: " + (", ".join(done) or "nothing else") + "."
 
 
@@ -75,13 +75,13 @@ def reader_erase(*, email: str, by: AbstractBaseUser | None = None) -> Erasure |
     removed = erasure.removed
     with transaction.atomic():
         reader = reader_find(email=email)
+        subscriptions = Subscription.objects.filter(subscriber_id__in=reader.subscriber_ids)
+        removed["subscribers"] = len(reader.subscriber_ids)
+        removed["subscriptions"] = subscriptions.count()
         for _, counts in reader_erasing.send(sender=Reader, reader=reader):
             removed.update(counts or {})
         _log_entries_erase(reader)
-        subscriptions = Subscription.objects.filter(subscriber_id__in=reader.subscriber_ids)
-        removed["subscriptions"] = subscriptions.count()
-        _, deleted = Subscriber.objects.filter(pk__in=reader.subscriber_ids).delete()
-        removed["subscribers"] = deleted.get(Subscriber._meta.label, 0)
+        Subscriber.objects.filter(pk__in=reader.subscriber_ids).delete()
         removed["join requests"] = Subscriber.objects.filter(pk__in=reader.join_request_ids).update(
             join_email=None, join_requested_at=None
         )

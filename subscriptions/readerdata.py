@@ -186,3 +186,47 @@ def _contact_messages(reader: Reader) -> list[dict[str, Any]]:
 def _cooldowns(reader: Reader) -> list[dict[str, Any]]:
     rows = EmailCooldown.objects.filter(mailbox=mailbox(reader.email)).order_by("kind")
     return [{"kind": kind, "sent_at": at} for kind, at in rows.values_list("kind", "sent_at")]
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+
+
+def reader_data_summary(document: dict[str, Any]) -> list[str]:
+    """What the document holds, a few lines a section, for a person to read."""
+    lines = [f"Data held about {document['email']} ({document['generated_at']:%Y-%m-%d}):"]
+    for p in document["subscribers"]:
+        who = ", ".join(x for x in (p["name"], p["organization"]) if x) or "no name"
+        lines.append(f"Subscriber: {who}; source {p['source']}; since {_when(p['created_at'])}")
+        consent = p["consent"]
+        lines.append(
+            f"  consent: {_when(consent['at'])}, {consent['form'] or '-'}, "
+            f"from {consent['ip'] or 'no IP kept'}"
+        )
+        for s in p["subscriptions"]:
+            lines.append(
+                f"  {s['publication']['name']}: {s['status']} ({s['format']}), "
+                f"{len(s['history'])} recorded changes"
+            )
+    for section, label in (
+        ("join_requests", "Join requests (an offline reader's code typed with this address)"),
+        ("suppressions", "Suppression entries"),
+        ("contact_messages", "Contact messages"),
+        ("mailbox_cooldowns", "Recent confirmations to the mailbox"),
+        ("deliveries", "Issues mailed"),
+        ("events_without_delivery", "ESP events matching no issue mailed"),
+    ):
+        rows = document.get(section, [])
+        lines.append(f"{label}: {len(rows)}")
+        if section == "deliveries":
+            for d in rows:
+                issue = d["issue"]
+                kinds = ", ".join(e["kind"] for e in d["events"]) or "no ESP events"
+                lines.append(
+                    f"  {issue['publication']} {issue['volume']}/{issue['number']}: "
+                    f"{d['status']} {_when(d['sent_at'])}; {kinds}"
+                )
+        if section == "contact_messages":
+            lines.extend(f"  {_when(m['created_at'])}: {m['subject']}" for m in rows)
+    lines.append("Run with --json for the whole document.")
+    return lines
