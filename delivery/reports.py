@@ -33,8 +33,8 @@ REPORT_KINDS = (
     Kind.OPENED,
     Kind.CLICKED,
 )
-# Events the ESP records only if the send asked it to track them, by the setting.
-TRACKED_KINDS = {Kind.OPENED: "track_opens", Kind.CLICKED: "track_clicks"}
+# Events the ESP records only if the send asked it to: the setting, and its name.
+TRACKED_KINDS = {Kind.OPENED: ("track_opens", "open"), Kind.CLICKED: ("track_clicks", "click")}
 # ESP events that mean the message did not reach the reader.
 UNDELIVERED_KINDS = (Kind.BOUNCED, Kind.REJECTED, Kind.FAILED)
 TIMELINE_HOURS = 48
@@ -149,7 +149,7 @@ def figure_rows(report: Report) -> list[FigureRow]:
     rows = []
     for kind in REPORT_KINDS:
         if kind in report.untracked:
-            note = f"Not available: {labels[kind].lower()} tracking was off for this send."
+            note = f"Not available: {TRACKED_KINDS[kind][1]} tracking was off for this send."
             rows.append(FigureRow(kind, f"{labels[kind]} (ESP)", None, None, note))
             continue
         events, people = report.events[kind]
@@ -164,7 +164,7 @@ def figure_rows(report: Report) -> list[FigureRow]:
 
 def _tracking(issue: Issue, job: SendJob | None) -> dict[str, bool]:
     source = job if job is not None else issue.publication
-    return {kind: getattr(source, setting) for kind, setting in TRACKED_KINDS.items()}
+    return {kind: getattr(source, setting) for kind, (setting, _) in TRACKED_KINDS.items()}
 
 
 def issue_report(*, issue: Issue, job: SendJob | None) -> Report:
