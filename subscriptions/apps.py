@@ -16,9 +16,11 @@ class SubscriptionsConfig(AppConfig):
         )
 
 
-def _refresh_hashes(sender: AppConfig, using: str = "default", **kwargs: object) -> None:
-    """After every migrate: the stored address hashes follow a changed SECRET_KEY."""
+def _refresh_hashes(sender: AppConfig, apps, using: str = "default", **kwargs: object) -> None:
+    """After every migrate: the stored address hashes follow a changed SECRET_KEY. Not
+    while the database is migrated back to before they existed."""
     from subscriptions import hashing
 
-    if using == "default":
+    migrated = apps.get_model("subscriptions", "Suppression")
+    if using == "default" and any(f.name == "key_id" for f in migrated._meta.get_fields()):
         hashing.hashes_refresh()
