@@ -72,7 +72,8 @@ def read_message(name: str) -> EmailMessage | None:
 
 
 def messages_forget(address: str) -> int:
-    """Delete the stored messages to `address` (any case); returns how many."""
+    """Delete the stored messages to `address`, or whose replies go to it (a contact
+    message passed on to staff), any case; returns how many."""
     folder = Path(settings.OUTBOX_DIR)
     if not folder.is_dir():
         return 0
@@ -81,7 +82,9 @@ def messages_forget(address: str) -> int:
     for path in folder.glob("*.eml"):
         with path.open("rb") as f:
             message = BytesParser(policy=default).parse(f, headersonly=True)
-        fields = [str(value) for key in ("To", "Cc") for value in message.get_all(key, [])]
+        fields = [
+            str(value) for key in ("To", "Cc", "Reply-To") for value in message.get_all(key, [])
+        ]
         if any(addr.lower() == address for _, addr in getaddresses(fields)):
             path.unlink(missing_ok=True)
             forgotten += 1

@@ -181,9 +181,10 @@ class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
 
     def _erase(self, request: HttpRequest, emails: list[str]) -> None:
         done = [erasure.reader_erase(email=email, by=request.user) for email in emails]
+        erased = sum(e is not None for e in done)
         self.message_user(
             request,
-            f"{sum(e is not None for e in done)} readers erased; only a keyed hash of each "
+            f"{erased} reader{'s' if erased != 1 else ''} erased; only a keyed hash of each "
             "address stays, on the suppression list.",
         )
 

@@ -16,11 +16,13 @@ class SubscriptionsConfig(AppConfig):
         )
 
 
-def _refresh_hashes(sender: AppConfig, apps, using: str = "default", **kwargs: object) -> None:
-    """After every migrate: the stored address hashes follow a changed SECRET_KEY. Not
-    while the database is migrated back to before they existed."""
+def _refresh_hashes(sender: AppConfig, using: str = "default", apps=None, **kwargs: object) -> None:
+    """After every migrate (and flush): the stored address hashes follow a changed
+    SECRET_KEY. Not while the database is migrated back to before they existed."""
+    from django.apps import apps as installed
+
     from subscriptions import hashing
 
-    migrated = apps.get_model("subscriptions", "Suppression")
+    migrated = (apps or installed).get_model("subscriptions", "Suppression")
     if using == "default" and any(f.name == "key_id" for f in migrated._meta.get_fields()):
         hashing.hashes_refresh()

@@ -236,7 +236,7 @@ def test_subscription_staff_erase_from_the_admin_after_a_confirmation_page(histo
 
     done = client.post(changelist, {**chosen, "apply": "1"}, follow=True)
 
-    assert "1 readers erased" in done.content.decode()
+    assert "1 reader erased;" in done.content.decode()
     assert not Subscriber.objects.filter(email=EMAIL).exists()
     assert LogEntry.objects.get(object_repr="An erased reader").user.username == "clerk"
 
@@ -254,6 +254,32 @@ def test_the_erase_page_of_a_subscriber_needs_the_erase_permission(history, clie
         ).content.decode()
     )
     assert client.get(erase).status_code == 200
-    assert client.post(erase).status_code == 302
+    done = client.post(erase, follow=True)
 
+    assert done.redirect_chain[-1][0] == reverse("admin:subscriptions_subscriber_changelist")
+    assert "1 reader erased;" in done.content.decode()
     assert not Subscriber.objects.filter(email=EMAIL).exists()
+
+
+def test_with_the_outbox_backend_the_messages_to_the_address_go_too(
+    history, settings, tmp_path, commit
+):
+    from django.core.mail import EmailMessage
+
+    settings.EMAIL_BACKEND = "monitor_site.outbox.OutboxBackend"
+    settings.OUTBOX_DIR = tmp_path
+    EmailMessage("Welcome", "Hello", "monitor@example.org", [EMAIL.upper()]).send()
+    EmailMessage(
+        "Contact form",
+        "A question",
+        "monitor@example.org",
+        ["editors@example.org"],
+        reply_to=[EMAIL],
+    ).send()
+    EmailMessage("Other", "Hello", "monitor@example.org", ["bob@example.org"]).send()
+
+    with commit():
+        reader_erase(email=EMAIL, by=history.staff)
+
+    (left,) = tmp_path.glob("*.eml")
+    assert b"bob@example.org" in left.read_bytes()
