@@ -236,9 +236,10 @@ def last_lift(*, email: str) -> datetime | None:
 # Brevo's names for opens through a privacy proxy (anymail reports them as `opened`).
 _PROXY_OPENS = {"proxy_open", "unique_proxy_open"}
 # User agents of fetches no person asked for: Apple Mail Privacy Protection's proxy
-# sends exactly "Mozilla/5.0"; link scanners of mail filters name themselves.
+# sends exactly "Mozilla/5.0"; crawlers ("Somebot/2.1") and the link scanners of mail
+# filters name themselves.
 _MACHINE_AGENTS = {"mozilla/5.0"}
-_SCANNER_WORDS = ("bot", "crawler", "spider", "scanner", "barracuda", "mimecast", "proofpoint")
+_SCANNER_WORDS = ("bot/", "bot;", "crawler", "spider", "scanner", "barracuda", "mimecast")
 
 
 def is_machine(kind: str, event: AnymailTrackingEvent) -> bool:

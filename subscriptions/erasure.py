@@ -38,9 +38,10 @@ from subscriptions.models import (
     EmailCooldown,
     Subscriber,
     Subscription,
+    SubscriptionRequest,
     Suppression,
 )
-from subscriptions.readerdata import Reader, reader_data
+from subscriptions.readerdata import Reader, reader_data, reader_find
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -67,8 +68,6 @@ class Erasure:
 def reader_erase(*, email: str, by: AbstractBaseUser | None = None) -> Erasure | None:
     """Erase everything held about the address and keep it suppressed by its hash alone.
     None, and nothing changed, when nothing is held about it."""
-    from subscriptions.readerdata import reader_find
-
     if reader_data(email=email) is None:
         return None
     erasure = Erasure()
@@ -110,12 +109,15 @@ def reader_erase(*, email: str, by: AbstractBaseUser | None = None) -> Erasure |
 
 def _log_entries_erase(reader: Reader) -> None:
     """The admin log's entries about the reader's rows, and any naming the address."""
-    subscription_ids = Subscription.objects.filter(
-        subscriber_id__in=reader.subscriber_ids
-    ).values_list("pk", flat=True)
+    subscription_ids = list(
+        Subscription.objects.filter(subscriber_id__in=reader.subscriber_ids).values_list(
+            "pk", flat=True
+        )
+    )
     objects = {
         Subscriber: list(reader.subscriber_ids),
-        Subscription: list(subscription_ids),
+        Subscription: subscription_ids,
+        SubscriptionRequest: subscription_ids,  # the requests' admin logs them as its own
         ContactMessage: list(
             ContactMessage.objects.filter(email=reader.email).values_list("pk", flat=True)
         ),
@@ -125,7 +127,7 @@ def _log_entries_erase(reader: Reader) -> None:
     for model, ids in objects.items():
         if ids:
             about |= Q(
-                content_type=ContentType.objects.get_for_model(model),
+                content_type=ContentType.objects.get_for_model(model, for_concrete_model=False),
                 object_id__in=[str(pk) for pk in ids],
             )
     LogEntry.objects.filter(about).delete()

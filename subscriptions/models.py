@@ -70,10 +70,11 @@ class SubscriberQuerySet(models.QuerySet):
         return super().bulk_create(objs, *args, **kwargs)
 
     def bulk_update(self, objs, fields, *args, **kwargs):
-        objs = list(objs)
-        for obj in objs:
-            obj.normalize()
-        return super().bulk_update(objs, Subscriber.stored_forms(fields), *args, **kwargs)
+        objs, fields = list(objs), Subscriber.stored_forms(fields)
+        if fields & {"email", "fax", "postal_address"}:
+            for obj in objs:
+                obj.normalize()
+        return super().bulk_update(objs, fields, *args, **kwargs)
 
 
 class Subscriber(models.Model):
@@ -137,6 +138,14 @@ class Subscriber(models.Model):
                 name="subscriber_reachable",
                 violation_error_message="Give an email address, a fax number or a postal address.",
             ),
+        ]
+        indexes = [
+            # the few addresses typed with join codes, found when their reader asks
+            models.Index(
+                fields=["join_email"],
+                condition=models.Q(join_email__isnull=False),
+                name="subscriber_join_email",
+            )
         ]
 
     def __str__(self) -> str:

@@ -94,6 +94,14 @@ class Migration(migrations.Migration):
             model_name="suppression",
             index=models.Index(fields=["email_hash"], name="subscriptio_email_h_d79717_idx"),
         ),
+        migrations.AddIndex(
+            model_name="subscriber",
+            index=models.Index(
+                condition=models.Q(("join_email__isnull", False)),
+                fields=["join_email"],
+                name="subscriber_join_email",
+            ),
+        ),
         migrations.AddConstraint(
             model_name="suppression",
             constraint=models.UniqueConstraint(

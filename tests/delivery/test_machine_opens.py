@@ -164,7 +164,9 @@ def test_the_report_page_shows_machines_opens_on_a_line_of_their_own(mailed, cli
             " (via ggpht.com GoogleImageProxy)",
             False,
         ),
+        ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", True),
         (HUMAN, False),
+        ("Mozilla/5.0 (Linux; Android 10; CUBOT X30) AppleWebKit/537.36", False),  # a phone
         (None, False),
     ],
 )
