@@ -14,7 +14,8 @@ The rules:
   `hashes_refresh` (after every `migrate`, and daily with the retention run) makes
   again those of subscribers and of entries that still name their address; an erased
   entry cannot be rehashed, its address being gone, and keeps the hash of the key it
-  was made with, recorded by `key_id`, until that address turns up among subscribers.
+  was made with, recorded by `key_id`, unless that address is among the subscribers
+  when the refresh after the change runs.
 * An erased entry made with a key that is neither SECRET_KEY nor a fallback would
   suppress nothing any more: `check_erased_keys` (subscriptions.E001) fails `migrate`
   and `manage.py check --database default` until that key is a fallback again.
@@ -68,10 +69,10 @@ def hashes_refresh() -> int:
     current = key_id()
     stale_entries = Suppression.objects.exclude(key_id=current)
     first = Subscriber.objects.exclude(email=None).order_by("pk").first()
-    if not stale_entries.exists() and (
+    if not stale_entries.exclude(email="").exists() and (
         first is None or first.email_hash == address_hash(first.email)
     ):
-        return 0
+        return 0  # erased entries of an old key alone: nothing can be made again
     others = [key for key in settings.SECRET_KEY_FALLBACKS if key_id(secret=key) != current]
     erased = dict(stale_entries.filter(email="").values_list("email_hash", "pk")) if others else {}
     changed = 0
