@@ -148,9 +148,7 @@ def delivery_history(subscriber: Subscriber, *, limit: int = HISTORY_LIMIT) -> d
         )
         .order_by("-created_at", "-id")[: limit + 1]
     )
-    suppressions = list(
-        Suppression.objects.filter(email=subscriber.email).select_related("lifted_by")
-    )
+    suppressions = list(Suppression.objects.matching(subscriber.email).select_related("lifted_by"))
     return {
         "deliveries": deliveries[:limit],
         "more": len(deliveries) > limit,

@@ -370,7 +370,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         statuses = [
             (s.value, s.label.split(" (")[0], report.counts[s.value]) for s in reports.Status
         ]
-        figures = [(k, kinds[k], *report.events[k]) for k in reports.REPORT_KINDS]
+        figures = reports.figure_rows(report)
         failed = None
         if self._may_see_recipients(request):
             failed = [

@@ -21,7 +21,7 @@ def fan_out(issue: Issue) -> tuple[int, int | None, int | None]:
     issue's SendJob, whose one-per-issue constraint makes a second run fail whole; the
     unique pair would too."""
     # The SELECT of the audience queryset, each column named in the order of the
-    # INSERT's; NOT IN builds one hash of the suppressed addresses.
+    # INSERT's.
     columns = {
         "issue_id": Value(issue.pk),
         "subscriber_id": F("subscriber_id"),

@@ -20,6 +20,10 @@ Rules kept here:
   back (a late copy of the bounce they already weighed): it is recorded only, and the
   run of transient failures starts again at the lift.
 * A click's URL is kept only if it is http or https; the event is stored either way.
+* An open or click is a machine's (`machine`), counted apart from people's, when the ESP
+  says so (SendGrid's `sg_machine_open`, Mailgun's `client-info.bot`, Brevo's proxy
+  opens) or when the user agent is that of a privacy proxy or a scanner
+  (`is_machine`).
 
 Everything runs inside the webhook request: a handful of indexed queries per event, and
 the suppression is durable the moment the ESP gets its 200.
@@ -225,8 +229,32 @@ def transient_run(*, email: str, since: datetime | None = None) -> int:
 
 def last_lift(*, email: str) -> datetime | None:
     """When staff last lifted a suppression of this address, if ever."""
-    lifted = Suppression.objects.filter(email=email, lifted_at__isnull=False)
+    lifted = Suppression.objects.matching(email).filter(lifted_at__isnull=False)
     return lifted.aggregate(at=Max("lifted_at"))["at"]
+
+
+# Brevo's names for opens through a privacy proxy (anymail reports them as `opened`).
+_PROXY_OPENS = {"proxy_open", "unique_proxy_open"}
+# User agents of fetches no person asked for: Apple Mail Privacy Protection's proxy
+# sends exactly "Mozilla/5.0"; crawlers ("Somebot/2.1") and the link scanners of mail
+# filters name themselves.
+_MACHINE_AGENTS = {"mozilla/5.0"}
+_SCANNER_WORDS = ("bot/", "bot;", "crawler", "spider", "scanner", "barracuda", "mimecast")
+
+
+def is_machine(kind: str, event: AnymailTrackingEvent) -> bool:
+    """Whether an open or click was a machine's rather than a reader's."""
+    if kind not in (Kind.OPENED, Kind.CLICKED):
+        return False
+    raw = _raw(event)
+    if raw.get("sg_machine_open") is True or raw.get("event") in _PROXY_OPENS:
+        return True
+    data = raw.get("event-data")
+    info = data.get("client-info") if isinstance(data, Mapping) else None
+    if isinstance(info, Mapping) and info.get("bot"):
+        return True
+    agent = " ".join(str(event.user_agent or "").split()).lower()
+    return agent in _MACHINE_AGENTS or any(word in agent for word in _SCANNER_WORDS)
 
 
 def click_url(event: AnymailTrackingEvent) -> str:
@@ -295,6 +323,7 @@ def event_record(*, esp: str, event: AnymailTrackingEvent) -> Recorded:
                     str(part) for part in (event.description, event.mta_response) if part
                 ),
                 "url": click_url(event),
+                "machine": is_machine(kind, event),
                 "occurred_at": at,
             },
         )

@@ -36,9 +36,17 @@ class SendJob(models.Model):
     # When a step of the send last recorded its outcomes (or the send started or
     # resumed), to within a few seconds: what tells a stalled send (delivery/health.py).
     progressed_at = models.DateTimeField(default=timezone.now)
+    # The publication's tracking settings when the send started, for the report.
+    track_opens = models.BooleanField(default=False)
+    track_clicks = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"{self.issue} ({self.get_state_display()})"
+
+
+# What an erased reader's delivery rows hold instead of the address (RFC 2606: .invalid
+# is never a real domain).
+ERASED_EMAIL = "erased@erased.invalid"
 
 
 class Delivery(models.Model):
@@ -67,8 +75,14 @@ class Delivery(models.Model):
         db_index=False,
         db_constraint=False,
     )
+    # NULL once the reader was erased: the row stays, under a placeholder address
+    # (ERASED_EMAIL), so that the issue's counts do not change.
     subscriber = models.ForeignKey(
-        Subscriber, on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+        Subscriber,
+        null=True,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_constraint=False,
     )
     # Which subscription the row was for (its format and status are checked again
     # just before sending). Not indexed: subscriptions are ended, not deleted; a
@@ -177,6 +191,9 @@ class DeliveryEvent(models.Model):
     reject_reason = models.CharField(max_length=40, blank=True)
     description = models.TextField(blank=True)
     url = models.URLField(max_length=2000, blank=True)
+    # An open or click by a machine (a privacy proxy such as Apple Mail's, a security
+    # scanner), as the ESP flags it or its user agent shows (delivery/feedback.py).
+    machine = models.BooleanField(default=False)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
 
@@ -189,3 +206,26 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.email} ({self.esp})"
+
+
+class EventTally(models.Model):
+    """Events of an issue that are no longer stored, counted: the open and click events
+    past their retention time and the events of erased readers (delivery/tallies.py).
+    The report adds these to the events still stored."""
+
+    issue = models.ForeignKey(Issue, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=DeliveryEvent.Kind.choices)
+    machine = models.BooleanField(default=False)
+    events = models.PositiveIntegerField(default=0)
+    # distinct addresses, each counted when the last of its events of this kind went
+    people = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issue", "kind", "machine"], name="event_tally_unique_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issue}: {self.events} {self.kind}"

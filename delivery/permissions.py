@@ -15,6 +15,8 @@ SUBSCRIPTION_STAFF_PERMISSIONS = [
     # people and their subscriptions; "change_subscriber" is also the legacy-list import
     ("subscriptions", "view_subscriber"),
     ("subscriptions", "change_subscriber"),
+    # a reader's data on request, and their erasure (GDPR Art. 15 and 17)
+    ("subscriptions", "erase_subscriber"),
     ("subscriptions", "view_subscription"),
     ("subscriptions", "change_subscription"),
     ("subscriptions", "view_subscriptionevent"),

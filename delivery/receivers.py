@@ -1,4 +1,5 @@
-"""Receivers of django-anymail's signals (connected in DeliveryConfig.ready)."""
+"""Receivers of django-anymail's signals and of the readers' data signals of
+subscriptions (connected in DeliveryConfig.ready)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 from anymail.signals import AnymailTrackingEvent
 
-from delivery import feedback
+from delivery import feedback, readers
+from subscriptions.readerdata import Reader
 
 
 def tracking_event_received(
@@ -17,3 +19,14 @@ def tracking_event_received(
     Exceptions propagate on purpose: anymail's view then answers 500 and the ESP sends
     the event again, which the stored key makes safe."""
     feedback.event_record(esp=esp_name, event=event)
+
+
+def reader_data_collected(sender: type, reader: Reader, **kwargs: Any) -> dict[str, list]:
+    """A reader's deliveries and ESP events, for the export of their data."""
+    return readers.reader_deliveries_data(reader)
+
+
+def reader_erasing(sender: type, reader: Reader, **kwargs: Any) -> dict[str, int]:
+    """A reader's deliveries made anonymous and their events deleted, in the erasure's
+    transaction; an exception rolls the whole erasure back."""
+    return readers.reader_deliveries_erase(reader)

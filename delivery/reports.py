@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncHour
 
-from delivery.models import Delivery, DeliveryEvent, SendJob
+from delivery.models import Delivery, DeliveryEvent, EventTally, SendJob
 from delivery.progress import status_counts
 from issues.models import Issue
 from monitor_site.csvcells import csv_lines
@@ -29,6 +29,8 @@ REPORT_KINDS = (
     Kind.OPENED,
     Kind.CLICKED,
 )
+# Events the ESP records only if the send asked it to: the setting, and its name.
+TRACKED_KINDS = {Kind.OPENED: ("track_opens", "open"), Kind.CLICKED: ("track_clicks", "click")}
 # ESP events that mean the message did not reach the reader.
 UNDELIVERED_KINDS = (Kind.BOUNCED, Kind.REJECTED, Kind.FAILED)
 TIMELINE_HOURS = 48
@@ -44,29 +46,81 @@ class Report:
     start: datetime | None
     counts: dict[str, int]
     total: int
-    # kind -> (events, distinct addresses)
+    # kind -> (events, distinct addresses), of people: machines' opens and clicks apart
     events: dict[str, tuple[int, int]]
     # kind -> events per hour over the first TIMELINE_HOURS hours
     timeline: dict[str, list[int]]
     failure_reasons: list[tuple[str, int]] = field(default_factory=list)
+    # opened, clicked -> (events, distinct addresses) of privacy proxies and scanners
+    machine: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # the tracked kinds the send did not ask the ESP to record, and none were reported
+    untracked: frozenset[str] = frozenset()
 
     def figure(self, kind: str) -> int:
-        """Distinct addresses an event of `kind` was reported for."""
+        """Distinct addresses an event of `kind` was reported for (people's, for opens
+        and clicks)."""
         return self.events.get(kind, (0, 0))[1]
 
 
+@dataclass(frozen=True)
+class FigureRow:
+    key: str  # the event kind, "-machine" for machines' opens and clicks
+    label: str
+    people: int | None  # None: not available
+    events: int | None
+    note: str = ""
+
+
+def figure_rows(report: Report) -> list[FigureRow]:
+    """The ESP's figures as the report page shows them, machines' opens and clicks
+    apart, and what is unavailable because the send did not track it."""
+    labels = dict(Kind.choices)
+    rows = []
+    for kind in REPORT_KINDS:
+        if kind in report.untracked:
+            note = f"Not available: {TRACKED_KINDS[kind][1]} tracking was off for this send."
+            rows.append(FigureRow(kind, f"{labels[kind]} (ESP)", None, None, note))
+            continue
+        events, people = report.events[kind]
+        rows.append(FigureRow(kind, f"{labels[kind]} (ESP)", people, events))
+        if kind in TRACKED_KINDS:
+            events, people = report.machine[kind]
+            note = "Privacy proxies (Apple Mail) and security scanners, not readers."
+            label = f"{labels[kind]} by machines (ESP)"
+            rows.append(FigureRow(f"{kind}-machine", label, people, events, note))
+    return rows
+
+
+def _tracking(issue: Issue, job: SendJob | None) -> dict[str, bool]:
+    source = job if job is not None else issue.publication
+    return {kind: getattr(source, setting) for kind, (setting, _) in TRACKED_KINDS.items()}
+
+
 def issue_report(*, issue: Issue, job: SendJob | None) -> Report:
-    """The report of one send: four queries."""
+    """The report of one send: five queries. The ESP's figures are the events stored
+    plus the tallies of those deleted since (delivery/tallies.py)."""
     counts, _ = status_counts(issue_id=issue.pk)
 
-    events = {k: (0, 0) for k in REPORT_KINDS}
+    figures = {(k, machine): [0, 0] for k in REPORT_KINDS for machine in (False, True)}
     for row in (
-        DeliveryEvent.objects.filter(issue=issue)
+        DeliveryEvent.objects.filter(issue=issue, kind__in=REPORT_KINDS)
         .order_by()
-        .values("kind")
+        .values("kind", "machine")
         .annotate(n=Count("id"), people=Count("email", distinct=True))
     ):
-        events[row["kind"]] = (row["n"], row["people"])
+        figures[row["kind"], row["machine"]] = [row["n"], row["people"]]
+    for kind, machine, n, people in EventTally.objects.filter(
+        issue=issue, kind__in=REPORT_KINDS
+    ).values_list("kind", "machine", "events", "people"):
+        figures[kind, machine][0] += n
+        figures[kind, machine][1] += people
+    # Only opens and clicks can be machines' (delivery.feedback.is_machine).
+    events = {k: tuple(figures[k, False]) for k in REPORT_KINDS}
+    machine = {k: tuple(figures[k, True]) for k in TRACKED_KINDS}
+    tracking = _tracking(issue, job)
+    untracked = frozenset(
+        k for k in TRACKED_KINDS if not tracking[k] and not events[k][0] and not machine[k][0]
+    )
 
     start = job.started_at if job is not None else issue.sent_at
     timeline = {k: [0] * TIMELINE_HOURS for k in REPORT_KINDS}
@@ -103,6 +157,8 @@ def issue_report(*, issue: Issue, job: SendJob | None) -> Report:
         events=events,
         timeline=timeline,
         failure_reasons=[(r or "No reason recorded.", n) for r, n in reasons],
+        machine=machine,
+        untracked=untracked,
     )
 
 

@@ -59,7 +59,13 @@ def send_start(*, issue: Issue, by: AbstractBaseUser | None = None) -> StartResu
     try:
         with transaction.atomic():
             editorial.issue_start_sending(issue=issue, by=by)
-            job = SendJob.objects.create(issue=issue, started_by=by)
+            publication = issue.publication
+            job = SendJob.objects.create(
+                issue=issue,
+                started_by=by,
+                track_opens=publication.track_opens,
+                track_clicks=publication.track_clicks,
+            )
             job.audience, job.first_id, job.last_id = fan_out(issue)
             job.cursor = (job.first_id or 1) - 1
             job.save(update_fields=["audience", "first_id", "last_id", "cursor"])

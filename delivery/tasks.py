@@ -3,6 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from delivery import chunk
+from delivery import retention as retention_policy
 from delivery import sweep as sweeper
 
 
@@ -16,3 +17,9 @@ def send_chunk(issue_id: int, lo: int, hi: int) -> dict[str, int]:
 @shared_task
 def sweep() -> dict[str, int]:
     return sweeper.sweep()
+
+
+@shared_task
+def retention() -> dict[str, int]:
+    """Beat, daily: readers' data past its retention time goes (delivery/retention.py)."""
+    return retention_policy.retention_apply()

@@ -46,7 +46,10 @@ class PublicationAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ("name", "slug", "description", "active")}),
         ("Sending", {"fields": ("sender_name", "sender_email", "reply_to", "list_id_domain")}),
-        ("Delivery", {"fields": ("messages_per_second", "requires_approval")}),
+        (
+            "Delivery",
+            {"fields": ("messages_per_second", "requires_approval", "track_opens", "track_clicks")},
+        ),
         (
             "Moving legacy readers to email",
             {"fields": ("invitation_first_reminder_days", "invitation_second_reminder_days")},

@@ -79,6 +79,16 @@ class Publication(models.Model):
         default=21,
         help_text="Days after the invitation to email the second reminder; empty for none.",
     )
+    # Off unless the publisher chooses them: the ESP then adds a pixel and rewrites links,
+    # and each open and click of a reader is recorded (kept RETAIN_EVENTS_DAYS).
+    track_opens = models.BooleanField(
+        default=False,
+        help_text="Ask the email service to record when readers open an issue (a pixel).",
+    )
+    track_clicks = models.BooleanField(
+        default=False,
+        help_text="Ask the email service to record the links readers follow (rewritten links).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

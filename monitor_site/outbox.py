@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
+from email.utils import getaddresses
 from pathlib import Path
 
 from django.conf import settings
@@ -68,6 +69,26 @@ def read_message(name: str) -> EmailMessage | None:
         return None
     with (folder / name).open("rb") as f:
         return BytesParser(policy=default).parse(f)
+
+
+def messages_forget(address: str) -> int:
+    """Delete the stored messages to `address`, or whose replies go to it (a contact
+    message passed on to staff), any case; returns how many."""
+    folder = Path(settings.OUTBOX_DIR)
+    if not folder.is_dir():
+        return 0
+    address = address.strip().lower()
+    forgotten = 0
+    for path in folder.glob("*.eml"):
+        with path.open("rb") as f:
+            message = BytesParser(policy=default).parse(f, headersonly=True)
+        fields = [
+            str(value) for key in ("To", "Cc", "Reply-To") for value in message.get_all(key, [])
+        ]
+        if any(addr.lower() == address for _, addr in getaddresses(fields)):
+            path.unlink(missing_ok=True)
+            forgotten += 1
+    return forgotten
 
 
 def is_active() -> bool:

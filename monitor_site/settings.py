@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
@@ -69,6 +70,12 @@ if not SECRET_KEY:
         key_file.write_text(secrets.token_urlsafe(50))
         key_file.chmod(0o600)
     SECRET_KEY = key_file.read_text().strip()
+# Previous keys, newest first, comma-separated: links signed with them keep working, and
+# readers erased under them stay suppressed (subscriptions.hashing). Keep a key here for
+# as long as `manage.py check --database default` says erased readers depend on it.
+SECRET_KEY_FALLBACKS = [
+    k.strip() for k in os.environ.get("DJANGO_SECRET_KEY_FALLBACKS", "").split(",") if k.strip()
+]
 
 ALLOWED_HOSTS = [
     h.strip()
@@ -358,6 +365,19 @@ if DELIVERY_STALL_SECONDS < 1:
     raise ImproperlyConfigured(
         f"MONITOR_DELIVERY_STALL_SECONDS must be at least 1; got {DELIVERY_STALL_SECONDS}"
     )
+# Retention of readers' data (delivery/retention.py, daily): unconfirmed requests and
+# the people who made them, the IP addresses of consent records and contact messages,
+# and each open and click event (kept afterwards as per-issue counts), in days.
+RETAIN_UNCONFIRMED_DAYS = _int("MONITOR_RETAIN_UNCONFIRMED_DAYS", 30)
+RETAIN_IP_DAYS = _int("MONITOR_RETAIN_IP_DAYS", 365)
+RETAIN_EVENTS_DAYS = _int("MONITOR_RETAIN_EVENTS_DAYS", 395)
+for _name, _days in (
+    ("MONITOR_RETAIN_UNCONFIRMED_DAYS", RETAIN_UNCONFIRMED_DAYS),
+    ("MONITOR_RETAIN_IP_DAYS", RETAIN_IP_DAYS),
+    ("MONITOR_RETAIN_EVENTS_DAYS", RETAIN_EVENTS_DAYS),
+):
+    if _days < 1:
+        raise ImproperlyConfigured(f"{_name} must be at least 1 (days); got {_days}")
 # Lets a monitor read the details of /healthz (Authorization: Bearer <token>); unset,
 # only logged-in staff see them.
 HEALTHZ_TOKEN = os.environ.get("MONITOR_HEALTHZ_TOKEN", "").strip()
@@ -370,6 +390,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "subscriptions.tasks.invitation_reminders",
         "schedule": 15 * 60.0,
     },
+    # readers' data past its time (the retention settings above), once a day
+    "retention": {"task": "delivery.tasks.retention", "schedule": crontab(hour=3, minute=30)},
 }
 
 LOGGING = {

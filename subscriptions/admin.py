@@ -10,15 +10,15 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from import_export.admin import ExportMixin, ImportMixin
 from import_export.forms import ConfirmImportForm, ImportForm
 
 from issues.models import Publication
 from monitor_site import charts
-from subscriptions import conversion, services
+from subscriptions import conversion, erasure, readerdata, services
 from subscriptions.letters import invitation_letters_pdf
 from subscriptions.models import (
     ContactMessage,
@@ -114,6 +114,92 @@ class SubscriberAdmin(ImportMixin, admin.ModelAdmin):
     resource_classes = [SubscriberImportResource]
     import_form_class = SubscriberImportForm
     confirm_form_class = SubscriberConfirmImportForm
+    change_form_template = "subscriptions/admin/subscriber_change_form.html"
+    actions = ["erase_readers"]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:object_id>/reader-data/",
+                view(self.reader_data_view),
+                name="subscriptions_subscriber_reader_data",
+            ),
+            path(
+                "<int:object_id>/erase/",
+                view(self.erase_view),
+                name="subscriptions_subscriber_erase",
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_erase_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("subscriptions.erase_subscriber")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "may_erase": self.has_erase_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _reader(self, request: HttpRequest, object_id: int) -> Subscriber:
+        subscriber = get_object_or_404(Subscriber, pk=object_id)
+        if not self.has_view_permission(request, subscriber):
+            raise PermissionDenied
+        if not subscriber.email:
+            raise Http404("An offline reader without an address: their row is all there is.")
+        return subscriber
+
+    def reader_data_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Everything held about the subscriber's address, as one JSON file."""
+        subscriber = self._reader(request, object_id)
+        document = readerdata.reader_data(email=subscriber.email)
+        return HttpResponse(
+            readerdata.reader_data_json(document),
+            content_type="application/json; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="reader-data-{subscriber.pk}.json"'
+            },
+        )
+
+    def erase_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        subscriber = self._reader(request, object_id)
+        if not self.has_erase_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            self._erase(request, [subscriber.email])
+            return redirect("admin:subscriptions_subscriber_changelist")
+        return self._erase_page(request, [subscriber], action=False)
+
+    @admin.action(description="Erase the selected readers (GDPR)…", permissions=["erase"])
+    def erase_readers(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        readers = [s for s in queryset.order_by("email") if s.email]
+        if "apply" in request.POST:
+            self._erase(request, [s.email for s in readers])
+            return None
+        return self._erase_page(request, readers, action=True)
+
+    def _erase(self, request: HttpRequest, emails: list[str]) -> None:
+        done = [erasure.reader_erase(email=email, by=request.user) for email in emails]
+        erased = sum(e is not None for e in done)
+        self.message_user(
+            request,
+            f"{erased} reader{'s' if erased != 1 else ''} erased; only a keyed hash of each "
+            "address stays, on the suppression list.",
+        )
+
+    def _erase_page(self, request: HttpRequest, readers: list, *, action: bool) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Erase readers",
+            "opts": self.model._meta,
+            "readers": readers,
+            "action": action,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "changelist_url": reverse("admin:subscriptions_subscriber_changelist"),
+        }
+        return TemplateResponse(request, "subscriptions/admin/erase_readers.html", context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         # The subscriptions__ filters join; one row per person all the same.
@@ -462,12 +548,32 @@ class ActiveFilter(admin.SimpleListFilter):
 
 @admin.register(Suppression)
 class SuppressionAdmin(admin.ModelAdmin):
-    list_display = ("email", "reason", "source", "created_at", "lifted_at", "lifted_by")
+    list_display = ("address", "reason", "source", "created_at", "lifted_at", "lifted_by")
     list_filter = (ActiveFilter, "reason", "created_at")
     list_select_related = ("lifted_by",)
     search_fields = ("email", "source", "lifted_note")
     date_hierarchy = "created_at"
     actions = ["lift"]
+
+    @admin.display(description="email", ordering="email")
+    def address(self, obj: Suppression) -> str:
+        return obj.email or "(erased reader: a keyed hash only)"
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        # An address typed in full also finds the entry an erasure left, by its hash.
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        if "@" in search_term:
+            results |= queryset.matching(search_term.strip())
+        return results, duplicates
+
+    def get_form(self, request: HttpRequest, obj: Suppression | None = None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:  # staff add an address; only an erasure leaves a hash alone
+            form.base_fields["email"].required = True
+            form.base_fields["reason"].choices = [
+                c for c in Suppression.Reason.choices if c[0] != Suppression.Reason.ERASED
+            ]
+        return form
 
     def get_fields(self, request: HttpRequest, obj: Suppression | None = None):
         if obj is None:

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from issues.models import Publication
+from subscriptions.hashing import address_hashes
 from subscriptions.invitations import permission_request
 from subscriptions.joincodes import join_code_new
 from subscriptions.models import (
@@ -244,9 +245,14 @@ def _import_block(
 ) -> list[ImportRow]:
     """Write one block of valid, distinct rows with a handful of queries."""
     emails = [r.email for r in block if r.email]
-    suppressed = set(
-        Suppression.objects.active().filter(email__in=emails).values_list("email", flat=True)
-    )
+    # By keyed hash: an erased reader's address is on the list as nothing else.
+    by_hash = {h: email for email in emails for h in address_hashes(email)}
+    suppressed = {
+        by_hash[h]
+        for h in Suppression.objects.active()
+        .filter(email_hash__in=by_hash)
+        .values_list("email_hash", flat=True)
+    }
     now = timezone.now()
     email_status = Status.ACTIVE if confirmed else Status.PENDING
     reason = f"{form} (confirmed)" if confirmed else form

@@ -28,6 +28,7 @@ from subscriptions.services import (
     ENDED_STATUSES,
     _fill_blanks,
     _transition,
+    erasure_lift,
     is_suppressed,
     normalize_email,
 )
@@ -58,7 +59,7 @@ def join_request(*, code: str, email: str) -> bool:
     if owner is None:
         return False
     email = normalize_email(email)
-    if is_suppressed(email):
+    if is_suppressed(email, asking_again=True):
         return True
     now = timezone.now()
     with transaction.atomic():
@@ -154,6 +155,7 @@ def join_confirm(*, subscriber: Subscriber, ip: str | None) -> list[Subscription
         Subscriber.objects.filter(pk=owner.pk).update(
             consent_at=now, consent_ip=ip, consent_form="join code"
         )
+        erasure_lift(email=email)
         if activated:
             tasks.send_welcome.delay_on_commit(owner.pk, [s.pk for s in activated])
     return receiving

@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from issues.models import Publication
+from subscriptions.hashing import address_hash
 from subscriptions.mailbox import mailbox
 from subscriptions.models import (
     ContactMessage,
@@ -55,10 +56,27 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def is_suppressed(email: str | None) -> bool:
+def is_suppressed(email: str | None, *, asking_again: bool = False) -> bool:
+    """Whether nothing may be sent to this address. `asking_again`: for the confirmation
+    of a request the address's owner made, which an erasure does not stop (confirming
+    lifts it, see subscription_confirm); every other suppression does."""
     if not email:  # an offline reader: no address to suppress
         return False
-    return Suppression.objects.active().filter(email=normalize_email(email)).exists()
+    entries = Suppression.objects.active().matching(normalize_email(email))
+    if asking_again:
+        entries = entries.exclude(reason=Suppression.Reason.ERASED)
+    return entries.exists()
+
+
+def erasure_lift(*, email: str) -> int:
+    """The owner of an erased address confirmed it again: the erasure no longer keeps
+    mail from it. Returns how many entries were lifted (0 or 1)."""
+    return (
+        Suppression.objects.active()
+        .matching(normalize_email(email))
+        .filter(reason=Suppression.Reason.ERASED)
+        .update(lifted_at=timezone.now(), lifted_note="The reader subscribed again and confirmed.")
+    )
 
 
 def _transition(
@@ -156,10 +174,11 @@ def subscription_request(
     in while the address is unconfirmed, never overwritten (a stranger must not rename
     anyone, nor put words in a confirmed reader's emails). Ended subscriptions go back
     to `pending` and need a fresh confirmation: nobody is resubscribed silently. A
-    suppressed address gets nothing. At most one confirmation email per mailbox per
-    EMAIL_INTERVAL."""
+    suppressed address gets nothing, unless it was suppressed by an erasure: its owner
+    may come back, through the same double opt-in as anyone. At most one confirmation
+    email per mailbox per EMAIL_INTERVAL."""
     email = normalize_email(email)
-    if is_suppressed(email):
+    if is_suppressed(email, asking_again=True):
         return None
     with transaction.atomic():
         subscriber, created = Subscriber.objects.get_or_create(
@@ -218,7 +237,8 @@ def subscription_confirm(
     Each becomes `active`, or `awaiting_approval` where the publication requires staff
     approval. Only `pending` ones change, and confirming (like ending) replaces the
     nonce: a link from before is never used again, so it cannot revive a subscription
-    or confirm a later request. Returns the subscriptions that changed."""
+    or confirm a later request. Confirming an address whose reader was erased lifts
+    that erasure's suppression. Returns the subscriptions that changed."""
     from subscriptions import tasks
 
     now = timezone.now()
@@ -245,6 +265,7 @@ def subscription_confirm(
                 changed.append(subscription)
         if changed:
             Subscriber.objects.filter(pk=subscriber.pk).update(consent_at=now, consent_ip=ip)
+            erasure_lift(email=subscriber.email)
             activated = [s.pk for s in changed if s.status == Status.ACTIVE]
             if activated:
                 tasks.send_welcome.delay_on_commit(subscriber.pk, activated)
@@ -318,9 +339,13 @@ def suppression_add(*, email: str, reason: str, source: str) -> Suppression:
     ends_as = SUPPRESSION_ENDS_AS.get(reason, Status.UNSUBSCRIBED)
     now = timezone.now()
     with transaction.atomic():
-        suppression, _ = Suppression.objects.get_or_create(
-            email=email, lifted_at=None, defaults={"reason": reason, "source": source[:100]}
-        )
+        suppression = Suppression.objects.active().matching(email).first()
+        if suppression is None:
+            suppression, _ = Suppression.objects.get_or_create(
+                email_hash=address_hash(email),
+                lifted_at=None,
+                defaults={"email": email, "reason": reason, "source": source[:100]},
+            )
         why = f"suppressed: {reason}" + (f" ({source})" if source else "")
         for subscription in Subscription.objects.open().filter(subscriber__email=email):
             _transition(

@@ -38,7 +38,9 @@ def _send(task: Task, message: EmailMessage) -> None:
 @shared_task(bind=True, max_retries=MAX_RETRIES)
 def send_confirmation(self: Task, subscriber_id: int) -> None:
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
-    if subscriber is None or not subscriber.email or is_suppressed(subscriber.email):
+    if subscriber is None or not subscriber.email:
+        return
+    if is_suppressed(subscriber.email, asking_again=True):
         return
     pending = list(subscriber.subscriptions.pending().select_related("publication"))
     if not pending:  # confirmed (or ended) since the request
@@ -124,7 +126,7 @@ def send_join_confirmation(self: Task, subscriber_id: int) -> None:
         .distinct()
         .first()
     )
-    if subscriber is None or is_suppressed(subscriber.join_email):
+    if subscriber is None or is_suppressed(subscriber.join_email, asking_again=True):
         return
     offline = list(subscriber.subscriptions.offline())
     _send(self, emails.join_confirmation_message(subscriber, offline))

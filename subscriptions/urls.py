@@ -11,6 +11,7 @@ urlpatterns = [
     path("preferences/<str:token>/", views.preferences, name="preferences"),
     path("subscribe/invitation/<str:token>/", views.invitation, name="invitation"),
     path("contact/", views.contact, name="contact"),
+    path("privacy/", views.privacy, name="privacy"),
     path("join/", views.join, name="join"),
     path("join/confirm/<str:token>/", views.join_confirm, name="join_confirm"),
     path("join/<str:code>/", views.join, name="join_code"),

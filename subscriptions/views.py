@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from django.conf import settings
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
+from issues.models import Publication
 from monitor_site.clientip import client_ip
 from subscriptions import invitations, joining, services, tokens
 from subscriptions.forms import ContactForm, EmailForm, JoinForm, PreferencesForm, SubscribeForm
@@ -319,3 +321,25 @@ def join_confirm(request: HttpRequest, token: str) -> HttpResponse:
     waiting = subscriber.subscriptions.filter(status=Subscription.Status.OFFLINE).exists()
     context = {"email": subscriber.join_email, "waiting": waiting}
     return render(request, "subscriptions/join_confirm.html", context)
+
+
+def _duration(days: int) -> str:
+    """`30 days`, `12 months`, `13 months`: as a reader would say it."""
+    if days < 60:
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{round(days / 30.4375)} months"
+
+
+@require_http_methods(["GET"])
+def privacy(request: HttpRequest) -> HttpResponse:
+    """What is kept about readers, for how long, and how to get it or have it erased."""
+    publications = list(Publication.objects.filter(active=True).order_by("name"))
+    context = {
+        "unconfirmed": _duration(settings.RETAIN_UNCONFIRMED_DAYS),
+        "ip": _duration(settings.RETAIN_IP_DAYS),
+        "events": _duration(settings.RETAIN_EVENTS_DAYS),
+        "tracking_opens": [p for p in publications if p.track_opens],
+        "tracking_clicks": [p for p in publications if p.track_clicks],
+        "contact_emails": sorted({p.contact_email for p in publications if p.contact_email}),
+    }
+    return render(request, "subscriptions/privacy.html", context)

@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -506,3 +507,121 @@ def offline_reader(publication: Publication, **fields: str) -> Subscriber:
     )
     subscription.events.create(to_status=subscription.status, reason="import")
     return subscriber
+
+
+@dataclass
+class ReaderHistory:
+    """A reader with one of every kind of row held about an address (reader_with_history)."""
+
+    email: str
+    subscriber: Subscriber
+    issues: list[Issue]
+    staff: User
+    offline: Subscriber  # someone else's offline row, whose code was typed with the address
+
+
+def reader_with_history(publication: Publication, email: str = "alice@example.org"):
+    """A reader with a full history: an earlier bounce that staff lifted, a subscription
+    requested on the web and confirmed, two issues sent (the second refused, the server
+    naming the address), the ESP's events (delivered, opened by the reader and by a
+    privacy proxy, clicked, and a bounce matching no delivery), a contact message, the
+    admin log's entries about the subscriber and the subscription, and a join code of an
+    offline reader typed with the address. Rows are made by the services, as in use."""
+    from anymail.signals import AnymailTrackingEvent
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    from delivery import feedback
+    from delivery.models import Delivery
+    from subscriptions import joining
+    from tests.factories import IssueFactory
+
+    staff = StaffFactory(username="records", groups=["Subscription staff"])
+    earlier = services.suppression_add(
+        email=email, reason="bounced", source="postmark webhook: bounced"
+    )
+    services.suppression_lift(suppression=earlier, by=staff, note=f"{email} wrote: try again")
+    subscriber = services.subscription_request(
+        email=email,
+        name="Alice Example",
+        organization="Example Org",
+        publications=[publication],
+        ip="203.0.113.7",
+        form="web:/subscribe/",
+    )
+    nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)
+    services.subscription_confirm(subscriber=subscriber, nonce=nonce, ip="203.0.113.8")
+    issues = [
+        IssueFactory(volume__publication=publication, number=n, status=Issue.Status.APPROVED)
+        for n in (11, 12)
+    ]
+    for issue in issues:
+        send_in_process(issue)
+    refused = Delivery.objects.get(issue=issues[1], email=email)
+    Delivery.objects.filter(pk=refused.pk).update(
+        status=Delivery.Status.FAILED,
+        last_error=f"SMTP 550 5.1.1 <{email.upper()}>: Recipient address rejected",
+    )
+    sent = Delivery.objects.get(issue=issues[0], email=email)
+    at = sent.sent_at + timedelta(minutes=5)
+    human = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15"
+    for n, (kind, extra) in enumerate(
+        [
+            ("delivered", {}),
+            ("opened", {"user_agent": "Mozilla/5.0"}),  # Apple Mail's privacy proxy
+            ("opened", {"user_agent": human}),
+            ("clicked", {"user_agent": human, "click_url": "https://example.org/monitor/"}),
+            # a day before the issue went: matches no delivery
+            ("bounced", {"timestamp": sent.sent_at - timedelta(days=1)}),
+        ]
+    ):
+        fields = {"timestamp": at + timedelta(minutes=n), **extra}
+        feedback.event_record(
+            esp="postmark",
+            event=AnymailTrackingEvent(
+                event_type=kind,
+                recipient=email,
+                event_id=f"{kind}-{n}",
+                metadata={"delivery_id": str(sent.pk)} if kind != "bounced" else {},
+                description=f"reported for {email}",
+                **fields,
+            ),
+        )
+    services.contact_message_create(
+        name="Alice Example",
+        email=email,
+        subject="About issue 11",
+        body=f"Please write to {email} about the piece on Belarus.",
+        publication=publication,
+        ip="203.0.113.9",
+    )
+    subscription = subscriber.subscriptions.get()
+    LogEntry.objects.log_actions(staff.pk, [subscriber], CHANGE, change_message="Changed name.")
+    LogEntry.objects.log_actions(
+        staff.pk,
+        [subscription],
+        CHANGE,
+        change_message=[{"changed": {"name": "subscription", "object": str(subscription)}}],
+    )
+    offline = offline_reader(publication, name="Bob Offline")
+    joining.join_request(code=offline.join_code, email=email)
+    return ReaderHistory(email, subscriber, issues, staff, offline)
+
+
+def text_holding(needle: str) -> list[tuple[str, str]]:
+    """Every (table, column) of the database whose value contains `needle` (any case),
+    over every table and every column the database has, whatever the model."""
+    found = []
+    with connection.cursor() as cursor:
+        tables = [t.name for t in connection.introspection.get_table_list(cursor) if t.type == "t"]
+        for table in tables:
+            columns = connection.introspection.get_table_description(cursor, table)
+            for column in columns:
+                name = connection.ops.quote_name(column.name)
+                cursor.execute(
+                    f"SELECT 1 FROM {connection.ops.quote_name(table)} "  # noqa: S608
+                    f"WHERE LOWER(CAST({name} AS TEXT)) LIKE %s LIMIT 1",
+                    [f"%{needle.lower()}%"],
+                )
+                if cursor.fetchone():
+                    found.append((table, column.name))
+    return found

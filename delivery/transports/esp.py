@@ -35,6 +35,20 @@ ESP_BATCH_LIMITS = {
     "resend": 100,
 }
 ESP_BATCH_LIMIT = 500  # any other ESP
+# ESPs that take open and click tracking per message (anymail's track_opens and
+# track_clicks); the others (Amazon SES, Brevo, Resend, ...) are set up in their own
+# control panel only, and anymail refuses the options.
+ESP_TRACKING_OPTIONS = {
+    "mailersend",
+    "mailgun",
+    "mailjet",
+    "mandrill",
+    "postmark",
+    "sendgrid",
+    "sparkpost",
+    "unisender_go",
+    "test",
+}
 
 
 class AnymailTransport(Transport):
@@ -43,6 +57,7 @@ class AnymailTransport(Transport):
 
     def __init__(self, esp: str) -> None:
         self.tag = MERGE_TAGS.get(esp)
+        self.tracking_options = esp in ESP_TRACKING_OPTIONS
         self.limit = ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
         # a batch call goes whole or not at all: its rows are recorded together
         self.step = self.limit if self.tag else Transport.step
@@ -73,6 +88,9 @@ class AnymailTransport(Transport):
             message.attach_alternative(html, "text/html")
         message.tags = [rendered.publication.slug]
         message.metadata = {"issue_id": str(rendered.issue.pk)}
+        if self.tracking_options:  # the publication's choice; the ESP's default may differ
+            message.track_opens = rendered.publication.track_opens
+            message.track_clicks = rendered.publication.track_clicks
         return message
 
     @staticmethod

@@ -106,6 +106,7 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
                 "body": "Is the fax edition still printed?",
             },
         ),
+        PublicPage("privacy", "/privacy/"),
         PublicPage("join", "/join/"),
         PublicPage("join: from the letter's QR code", "/join/jq2x-7k4m/"),
         PublicPage("join: wrong code", "/join/", 400, {"code": "ZZZZ-ZZZZ", "email": typed}),

@@ -105,9 +105,9 @@ def test_report_page_shows_figures_charts_and_failed_recipients(
     issue, rows = sent_issue
     client.force_login(member_of("Editors", "editor"))
 
-    # session, user, permissions (2), issue with its job, counts, events, timeline,
-    # failure reasons, failed recipients
-    with django_assert_num_queries(10):
+    # session, user, permissions (2), issue with its job, counts, events, tallies of
+    # deleted events, timeline, failure reasons, failed recipients
+    with django_assert_num_queries(11):
         response = client.get(url("report", issue))
 
     assert response.status_code == 200
@@ -142,7 +142,7 @@ def test_report_queries_do_not_grow_with_the_failures(
     )
     client.force_login(member_of("Editors", "editor"))
 
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         response = client.get(url("report", issue))
 
     assert len(response.context["failed"]) == 33

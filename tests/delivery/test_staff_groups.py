@@ -28,6 +28,7 @@ def test_subscription_staff_come_back_after_a_flush_with_exactly_their_permissio
     assert permissions_of("Subscription staff") == {
         ("subscriptions", "view_subscriber"),
         ("subscriptions", "change_subscriber"),
+        ("subscriptions", "erase_subscriber"),
         ("subscriptions", "view_subscription"),
         ("subscriptions", "change_subscription"),
         ("subscriptions", "view_subscriptionevent"),
