@@ -4,7 +4,9 @@ message from its templates. Which messages there are is each app's own business
 
 from __future__ import annotations
 
+from email.utils import make_msgid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -34,7 +36,9 @@ def build_message(
     `emails/<kind>.subject.txt`, `.txt` and `.html`; the publication is the sender.
 
     Every header value goes through `one_line`, so reader-supplied text (names,
-    subjects) can never add a header."""
+    subjects) can never add a header. The Message-ID is on the site's own domain, as
+    an issue's is, not on whatever name the worker's host has (often `localhost`,
+    which spam filters score)."""
     context = {"site_url": settings.SITE_URL, "publication": publication, **context}
     subject = one_line(render_to_string(f"emails/{kind}.subject.txt", context))
     text = render_to_string(f"emails/{kind}.txt", context)
@@ -48,7 +52,10 @@ def build_message(
             one_line(a)
             for a in (reply_to_addresses or (publication.reply_to_addresses if publication else []))
         ],
-        headers={one_line(k): one_line(v) for k, v in (headers or {}).items()},
+        headers={
+            "Message-ID": make_msgid(domain=urlsplit(settings.SITE_URL).hostname),
+            **{one_line(k): one_line(v) for k, v in (headers or {}).items()},
+        },
     )
     message.attach_alternative(html, "text/html")
     return message

@@ -42,6 +42,8 @@ def test_subscribe_confirm_flow_with_captured_mail(
     assert subscriber.consent_form == "web:/subscribe/"
     assert subscriber.consent_ip == "127.0.0.1"
     assert len(mail.outbox) == 1
+    # on the site's domain, like an issue's, not on the worker host's name
+    assert mail.outbox[0].message()["Message-ID"].endswith("@127.0.0.1>")
     confirm = link(mail.outbox[0], "/subscribe/confirm/")
 
     # GET shows one button and changes nothing (mail scanners follow links)
@@ -169,3 +171,11 @@ def test_get_never_changes_state(client, publication):
         assert client.get(url.removeprefix("http://127.0.0.1:8000")).status_code == 200
     assert list(Subscription.objects.values()) == before
     assert mail.outbox == []
+
+
+def test_transactional_message_ids_follow_the_site_url(client, publication, settings, commit):
+    settings.SITE_URL = "https://monitor.example.org"
+    with commit():
+        client.post("/subscribe/", {"email": "a@example.org", "publications": ["monitor"]})
+    message_id = mail.outbox[0].message()["Message-ID"]
+    assert re.fullmatch(r"<[^@<>\s]+@monitor\.example\.org>", message_id), message_id
