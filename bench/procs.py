@@ -99,7 +99,7 @@ def esp_stub(env: dict[str, str], delay: float = 0.0) -> tuple[Child, int]:
 
 
 def celery_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Child:
-    """`celery -A monitor_site worker -Q default,send --concurrency=2` (prefork)."""
+    """`celery -A monitor_site worker --concurrency=2` (prefork), as the README starts it."""
     child = Child(
         name,
         [
@@ -112,7 +112,6 @@ def celery_worker(name: str, env: dict[str, str], concurrency: int = 2) -> Child
             "--loglevel=INFO",
             "--pool=prefork",
             f"--concurrency={concurrency}",
-            "--queues=default,send",
             f"--hostname=bench-{uuid.uuid4().hex[:6]}@%h",
             "--without-gossip",
             "--without-mingle",
