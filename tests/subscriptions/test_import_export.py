@@ -3,6 +3,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import subprocess
+import sys
 
 import pytest
 from django.core import mail
@@ -10,7 +12,8 @@ from django.core.management import CommandError, call_command
 
 from subscriptions.models import Subscriber, Subscription
 from subscriptions.services import suppression_add
-from tests.helpers import make_subscription
+from tests.factories import PublicationFactory
+from tests.helpers import ROOT, child_env, make_subscription
 
 Status = Subscription.Status
 
@@ -225,3 +228,27 @@ def test_import_queries_do_not_grow_with_the_rows(publication, django_assert_max
         )
     assert report.counts["created"] == 900
     assert Subscription.objects.filter(status="active").count() == 905
+
+
+def test_export_into_a_pipe_closed_early_ends_without_a_traceback(transactional_db):
+    """`export_subscribers | head`: the reader of the pipe goes away after one line."""
+    publication = PublicationFactory()
+    readers = Subscriber.objects.bulk_create(
+        Subscriber(email=f"reader{n:05}@example.org", name=f"Reader {n}") for n in range(3000)
+    )
+    Subscription.objects.bulk_create(
+        Subscription(subscriber=r, publication=publication, status="active") for r in readers
+    )
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", "export_subscribers"],
+        cwd=ROOT,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout.readline().startswith(b"email,name,")
+    child.stdout.close()  # far more than a pipe's buffer is still to come
+    _, stderr = child.communicate(timeout=60)
+
+    assert b"Traceback" not in stderr, stderr.decode()
+    assert child.returncode == 1

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import sys
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from issues.models import Publication
@@ -49,6 +52,13 @@ class Command(BaseCommand):
                 raise CommandError(f"No publication with slug {publication!r}.")
             subscriptions = subscriptions.filter(publication__slug=publication)
         writer = csv_writer(self.stdout)
-        writer.writerow(COLUMNS)
-        for row in export_rows(subscriptions.iterator(chunk_size=2000)):
-            writer.writerow(row)
+        try:
+            writer.writerow(COLUMNS)
+            for row in export_rows(subscriptions.iterator(chunk_size=2000)):
+                writer.writerow(row)
+            self.stdout.flush()
+        except BrokenPipeError:
+            # The reader of the pipe had enough (`| head`): stop without a traceback,
+            # the way the Python documentation's note on SIGPIPE shows.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
