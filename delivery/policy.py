@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from delivery.models import Delivery, DeliveryEvent
 from subscriptions import services as subscriptions
@@ -140,3 +141,23 @@ def failure_record(
         if reason is not None:
             suppress(email=email, reason=reason, source=f"{source}: {kind}")
     return event, True, reason
+
+
+def refusals_record(*, refused: dict[int, str]) -> int:
+    """The relay's 5xx refusals of recipients at RCPT (delivery id -> its reply), each a
+    permanent failure of that delivery, once. Returns how many addresses it suppressed."""
+    if not refused:
+        return 0
+    at = timezone.now()
+    suppressed = 0
+    for delivery in Delivery.objects.filter(id__in=refused).only("id", "issue_id", "email"):
+        _, _, reason = failure_record(
+            delivery=delivery,
+            key=f"smtp:rcpt:{delivery.pk}",
+            permanent=True,
+            source="smtp",
+            description=f"Refused at RCPT: {refused[delivery.pk]}",
+            at=at,
+        )
+        suppressed += reason is not None
+    return suppressed

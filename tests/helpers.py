@@ -224,6 +224,8 @@ class Sink:
     hang_up_at: str = ""  # an address whose message content ends the connection
     delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING
+    reject_sender: str = ""  # the reply to every MAIL FROM, if set
+    senders: dict[str, str] = field(default_factory=dict)  # recipient -> its MAIL FROM
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -231,6 +233,13 @@ class Sink:
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.reject_sender:
+            return self.reject_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -252,6 +261,7 @@ class Sink:
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content))
+                self.senders[rcpt] = envelope.mail_from
         return "250 Message accepted"
 
     def recipients(self) -> list[str]:
