@@ -205,7 +205,7 @@ def _worst(failures: list[Failure]) -> Failure:
 
 
 def _parsed(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def message_process(raw: bytes, *, source: str, recipient: str = "") -> Verdict:
@@ -365,6 +365,7 @@ def stdin_process(raw: bytes, *, recipient: str = "") -> Summary:
     summary.add(verdict)
     if verdict.outcome == Outcome.KEPT:
         folder = Path(settings.VAR_DIR) / "bounces"
+        folder.parent.mkdir(parents=True, exist_ok=True)
         box = mailbox.Maildir(str(folder), factory=None, create=True)
         box.add_folder(KEPT_FOLDER).add(raw)
         _kept_in(verdict, f"{folder}/.{KEPT_FOLDER}")
