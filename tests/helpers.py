@@ -373,19 +373,39 @@ def _authorize_postfix_config(config: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
+def running_postfix(relay_port: int, *, maildir_domain: str = "") -> Iterator[tuple[int, Path]]:
     """A Postfix of its own in a new folder (configuration, queue, log), listening on a
     free loopback port and relaying everything to 127.0.0.1:`relay_port`; yields its
     port and its log (there is no syslog here). The folder is readable by the postfix
-    user, which pytest's own temporary folders are not."""
+    user, which pytest's own temporary folders are not.
+
+    With `maildir_domain`, mail to bounces@ (and bounces+anything@) that domain is
+    delivered to the Maildir `mail/bounces/` beside the log, and a message the relay
+    refuses with a 4xx is returned at once (no queue lifetime) as a delivery report."""
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="monitor-postfix-"))
     folder.chmod(0o755)
     config, queue, data = folder / "etc", folder / "queue", folder / "data"
-    for path in (config, queue, data):
+    for path in (config, queue, data, folder / "mail"):
         path.mkdir(parents=True, exist_ok=True)
     shutil.chown(data, "postfix")
+    shutil.chown(folder / "mail", "postfix", "postfix")
+    mailboxes = []
+    if maildir_domain:
+        import pwd
+
+        owner = pwd.getpwnam("postfix")
+        mailboxes = [
+            f"virtual_mailbox_domains = {maildir_domain}",
+            f"virtual_mailbox_base = {folder / 'mail'}",
+            f"virtual_mailbox_maps = inline:{{ bounces@{maildir_domain}=bounces/ }}",
+            f"virtual_uid_maps = static:{owner.pw_uid}",
+            f"virtual_gid_maps = static:{owner.pw_gid}",
+            "recipient_delimiter = +",
+            "maximal_queue_lifetime = 0",
+            "bounce_queue_lifetime = 0",
+        ]
     port = free_port()
     (config / "main.cf").write_text(
         "\n".join(
@@ -402,6 +422,7 @@ def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
                 f"relayhost = [127.0.0.1]:{relay_port}",
                 f"maillog_file = {folder / 'maillog'}",
                 f"maillog_file_prefixes = {folder}",
+                *mailboxes,
                 "",
             ]
         )
