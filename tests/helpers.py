@@ -447,6 +447,81 @@ def running_postfix(relay_port: int, *, maildir_domain: str = "") -> Iterator[tu
         shutil.rmtree(folder, ignore_errors=True)
 
 
+DOVECOT = Path("/usr/sbin/dovecot")
+
+
+def dovecot_missing() -> str:
+    """Why Dovecot cannot run here ("" when it can): the Debian package dovecot-imapd."""
+    if not DOVECOT.exists():
+        return "Dovecot is not installed (Debian package dovecot-imapd)"
+    if os.geteuid() != 0:
+        return "Dovecot needs root to start"
+    return ""
+
+
+@contextlib.contextmanager
+def running_dovecot(password: str) -> Iterator[tuple[int, Path]]:
+    """A Dovecot IMAP server of its own in a new folder, on a free loopback port, without
+    TLS, where any user logs in with `password` and keeps mail in a Maildir under the
+    folder; yields its port and its log."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-dovecot-"))
+    folder.chmod(0o755)
+    (folder / "home").mkdir()
+    shutil.chown(folder / "home", "dovecot", "dovecot")
+    port = free_port()
+    config = folder / "dovecot.conf"
+    config.write_text(
+        f"""\
+base_dir = {folder}/run
+state_dir = {folder}/state
+log_path = {folder}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+mail_location = maildir:{folder}/home/%u/Maildir
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={folder}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+    )
+    process = subprocess.Popen(
+        [str(DOVECOT), "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: _listening(port) or process.poll() is not None, timeout=30)
+        if process.poll() is not None:
+            raise RuntimeError(f"Dovecot did not start: {process.stderr.read().decode()}")
+        yield port, folder / "dovecot.log"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _listening(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
