@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from anymail.signals import AnymailTrackingEvent
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from delivery import feedback, verp
@@ -307,3 +308,23 @@ def test_bad_arguments_are_named(tmp_path, settings):
         run()
     with pytest.raises(CommandError, match="--recipient goes with --stdin"):
         run("--maildir", str(tmp_path), "--recipient", "x@example.org")
+
+
+def test_the_subscriber_page_and_the_bounce_list_show_what_came_back(sent, maildir, admin_client):
+    delivery = sent()
+    deliver(maildir, report(verp_of(delivery), address=delivery.email))
+    deliver(maildir, no_report(sent("other@example.org")))
+    run("--maildir", str(maildir))
+
+    page = admin_client.get(
+        reverse("admin:subscriptions_subscriber_change", args=[delivery.subscriber_id])
+    )
+    assert page.status_code == 200
+    history = page.content.decode()
+    assert "Hard bounce" in history  # the suppression
+    assert "Bounced (bounced)" in history and "via bounce: permanent failure 5.1.1" in history
+
+    listing = admin_client.get(reverse("admin:delivery_bouncemessage_changelist"))
+    assert listing.status_code == 200
+    assert "no delivery report in it" in listing.content.decode()
+    assert "1 permanent failure(s)" in listing.content.decode()
