@@ -2,8 +2,9 @@
 (`feedback`), the bounce mailbox (`bounces`) and the SMTP relay's refusals at send time.
 
 * A permanent failure (an ESP's hard bounce or reject of the recipient, a delivery
-  report with a 5.x.x status, a 5xx reply to RCPT naming the recipient) suppresses the
-  address at once; the suppression ends its subscriptions.
+  report with a 5.x.x status, a 5xx reply to RCPT that refuses the recipient's address,
+  not our sender or the message) suppresses the address at once; the suppression ends
+  its subscriptions.
 * A temporary failure (an ESP's soft bounce, a report with a 4.x.x status) suppresses
   it once the address has failed temporarily for TRANSIENT_LIMIT different issues in a
   row, with nothing received (delivered, opened, clicked) in between.
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
@@ -143,9 +145,34 @@ def failure_record(
     return event, True, reason
 
 
+# RFC 3463 statuses that say the recipient's address is bad: no such mailbox (5.1.1), no
+# such system (5.1.2), bad syntax (5.1.3), moved (5.1.6), no mail accepted (5.1.10, null
+# MX), mailbox disabled (5.2.1). Any other (a policy block 5.7.x, a relay denied, a
+# sender refused at RCPT by a server that delays its sender checks) is about the message
+# or about us, and must not suppress a reader: misconfigured once, it would suppress them
+# all.
+_RECIPIENT_STATUSES = {"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"}
+_ENHANCED = re.compile(r"^SMTP 5\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b")
+_NOT_THE_RECIPIENT = re.compile(r"sender|relay|spam|policy|blocked|blacklist", re.IGNORECASE)
+
+
+def refuses_recipient(reply: str) -> bool:
+    """Whether a 5xx reply to RCPT ("SMTP 550 5.1.1 ...") refuses the recipient's address
+    itself, by its enhanced status code, or, without one, by a 550, 551 or 553 that names
+    neither our sender, relaying nor a policy."""
+    enhanced = _ENHANCED.match(reply)
+    if enhanced:
+        return enhanced.group(1) in _RECIPIENT_STATUSES
+    return reply[:8] in ("SMTP 550", "SMTP 551", "SMTP 553") and not _NOT_THE_RECIPIENT.search(
+        reply
+    )
+
+
 def refusals_record(*, refused: dict[int, str]) -> int:
-    """The relay's 5xx refusals of recipients at RCPT (delivery id -> its reply), each a
-    permanent failure of that delivery, once. Returns how many addresses it suppressed."""
+    """The relay's 5xx refusals at RCPT (delivery id -> its reply) that refuse the
+    recipient's address (`refuses_recipient`), each a permanent failure of that delivery,
+    once. Returns how many addresses it suppressed."""
+    refused = {i: reply for i, reply in refused.items() if refuses_recipient(reply)}
     if not refused:
         return 0
     at = timezone.now()

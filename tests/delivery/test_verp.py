@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from delivery import services, verp
+from delivery import policy, services, verp
 from delivery.models import Delivery, DeliveryEvent
 from delivery.rendering import rendered_issue
 from subscriptions.models import Subscription, Suppression
@@ -101,5 +101,39 @@ def test_a_refusal_of_our_sender_suppresses_nobody(issue, make_subscribers, sink
     run_all(issue)
 
     assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.QUEUED}
+    assert not DeliveryEvent.objects.exists()
+    assert not Suppression.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("reply", "bounced"),
+    [
+        ("SMTP 550 5.1.1 <a@example.org>: Recipient address rejected: User unknown", True),
+        ("SMTP 550 5.2.1 Mailbox disabled", True),
+        ("SMTP 553 5.1.3 Bad destination mailbox address syntax", True),
+        ("SMTP 550 No such user here", True),
+        ("SMTP 554 5.7.1 <a@example.org>: Relay access denied", False),
+        ("SMTP 550 5.7.1 Message rejected as spam", False),
+        (
+            "SMTP 553 5.1.8 <bounces+1.x@b.example>: Sender address rejected: Domain not found",
+            False,
+        ),
+        ("SMTP 550 Sender address rejected", False),
+        ("SMTP 552 5.2.2 Mailbox full", False),
+    ],
+)
+def test_only_a_refusal_of_the_recipients_address_counts_as_a_bounce(reply, bounced):
+    assert policy.refuses_recipient(reply) is bounced
+
+
+def test_a_relay_that_denies_relaying_at_rcpt_suppresses_nobody(issue, make_subscribers, sink):
+    make_subscribers(3)
+    for n in range(3):
+        sink.reject[f"reader{n}@example.org"] = "554 5.7.1 Relay access denied"
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.FAILED}
     assert not DeliveryEvent.objects.exists()
     assert not Suppression.objects.exists()
