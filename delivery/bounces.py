@@ -34,12 +34,12 @@ from urllib.parse import unquote, urlsplit
 
 import flufl.bounce
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from imapclient import IMAPClient
 
 from delivery import feedback, policy, verp
-from delivery.models import BounceMessage, Delivery
+from delivery.models import ERASED_EMAIL, BounceMessage, Delivery
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +239,8 @@ def message_process(raw: bytes, *, source: str, recipient: str = "") -> Verdict:
         return verdict
     except Kept as exc:
         reason = str(exc)
+    except DatabaseError:
+        raise  # the message stays where it is, to be read again
     except Exception as exc:  # a message no parser could read: kept, never lost
         log.exception("bounce message unreadable")
         reason = f"unreadable: {type(exc).__name__}: {exc}"
@@ -266,6 +268,8 @@ def _apply(message: Message, *, key: str, recipient: str) -> Verdict:
         raise Kept("no delivery report in it")
     if all(f.kind == DELAYED for f in failures):
         return Verdict(Outcome.IGNORED, "a delay notice: still being tried")
+    if delivery is not None and delivery.email == ERASED_EMAIL:
+        return Verdict(Outcome.IGNORED, "about a reader who was erased since")
     at = timezone.now()
     found: list[tuple[Delivery, Failure]] = []
     if delivery is not None:

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from delivery import feedback, verp
-from delivery.models import BounceMessage, Delivery, DeliveryEvent
+from delivery.models import ERASED_EMAIL, BounceMessage, Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
 from tests.factories import IssueFactory
@@ -328,3 +328,12 @@ def test_the_subscriber_page_and_the_bounce_list_show_what_came_back(sent, maild
     assert listing.status_code == 200
     assert "no delivery report in it" in listing.content.decode()
     assert "1 permanent failure(s)" in listing.content.decode()
+
+
+def test_a_report_about_an_erased_reader_changes_nothing(sent, maildir):
+    delivery = sent()
+    Delivery.objects.filter(pk=delivery.pk).update(email=ERASED_EMAIL, subscriber=None)
+    deliver(maildir, report(verp_of(delivery), address="reader@example.org"))
+
+    assert "1 without consequence" in run("--maildir", str(maildir))
+    assert not DeliveryEvent.objects.exists() and not Suppression.objects.exists()
