@@ -5,7 +5,8 @@ Rules kept here:
 * A message is identified by the VERP address it was sent to (`delivery.verp`), else by
   the addresses flufl.bounce finds in it (RFC 3464 reports and the many formats of
   older mail systems), each taken as the latest delivery sent to that address.
-* A report's `Action: failed` with a 5.x.x status is a permanent failure, with 4.x.x a
+* A report's `Action: failed` with a 5.x.x status is a permanent failure, with 4.x.x
+  (or a 5.x.x about the message or the sending side, `policy.report_is_permanent`) a
   temporary one; a delay notice (`Action: delayed`, or the warnings flufl.bounce calls
   temporary) and an auto-reply are neither: read, and nothing changes.
 * A message is recorded once (`BounceMessage`, keyed by its Message-ID, else the hash of
@@ -140,7 +141,7 @@ def report_failures(message: Message) -> list[Failure] | None:
             if action == "delayed":
                 kind = DELAYED
             elif action == "failed":
-                kind = TEMPORARY if status.startswith("4") else PERMANENT
+                kind = PERMANENT if policy.report_is_permanent(status) else TEMPORARY
             else:
                 continue  # delivered, relayed, expanded
             failures.append(Failure(address, kind, status, diagnostic))

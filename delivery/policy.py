@@ -5,9 +5,10 @@
   report with a 5.x.x status, a 5xx reply to RCPT that refuses the recipient's address,
   not our sender or the message) suppresses the address at once; the suppression ends
   its subscriptions.
-* A temporary failure (an ESP's soft bounce, a report with a 4.x.x status) suppresses
-  it once the address has failed temporarily for TRANSIENT_LIMIT different issues in a
-  row, with nothing received (delivered, opened, clicked) in between.
+* A temporary failure (an ESP's soft bounce, a report with a 4.x.x status, or with a
+  5.x.x one about the message or the sending side: 5.3, 5.6, 5.7) suppresses it once the
+  address has failed temporarily for TRANSIENT_LIMIT different issues in a row, with
+  nothing received (delivered, opened, clicked) in between.
 * Only failures about a delivery of ours count; nothing here lifts a suppression, and a
   failure older than staff's latest lift of the address's suppression changes nothing
   (the run of temporary failures starts again at the lift).
@@ -154,6 +155,22 @@ def failure_record(
 _RECIPIENT_STATUSES = {"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"}
 _ENHANCED = re.compile(r"^SMTP 5\d\d[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 _NOT_THE_RECIPIENT = re.compile(r"sender|relay|spam|policy|blocked|blacklist", re.IGNORECASE)
+
+
+# RFC 3463 subjects of 5.x.x statuses about the message or the sending side rather than
+# the address: 5.3.x the receiving system (message too big), 5.6.x the content, 5.7.x
+# security and policy (authentication required, relaying denied, spam, DMARC). Our own
+# relay misconfigured answers every message so; such a failure counts as temporary.
+_NOT_ABOUT_THE_ADDRESS = ("5.3.", "5.6.", "5.7.")
+
+
+def report_is_permanent(status: str) -> bool:
+    """Whether a delivery report's `Action: failed` with this status ("5.1.1", "4.2.2", ""
+    when it gives none) is a permanent failure of the address: a 5.x.x status other than
+    those about the message or the sending side."""
+    if status.startswith("4."):
+        return False
+    return not status.startswith(_NOT_ABOUT_THE_ADDRESS)
 
 
 def refuses_recipient(reply: str) -> bool:

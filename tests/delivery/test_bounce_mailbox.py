@@ -337,3 +337,25 @@ def test_a_report_about_an_erased_reader_changes_nothing(sent, maildir):
 
     assert "1 without consequence" in run("--maildir", str(maildir))
     assert not DeliveryEvent.objects.exists() and not Suppression.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        ("5.1.1", "bounced"),
+        ("5.0.0", "bounced"),
+        ("5.4.4", "bounced"),
+        ("4.2.2", "deferred"),
+        ("5.7.1", "deferred"),  # relaying denied, a spam block: about us or the message
+        ("5.7.0", "deferred"),  # our relay wants authentication: every message says so
+        ("5.3.4", "deferred"),  # message too big
+    ],
+)
+def test_only_a_failure_of_the_address_is_permanent(status, kind, sent, maildir):
+    delivery = sent()
+    deliver(maildir, report(verp_of(delivery), address=delivery.email, status=status))
+
+    run("--maildir", str(maildir))
+
+    assert DeliveryEvent.objects.get().kind == kind
+    assert Suppression.objects.exists() is (kind == "bounced")
