@@ -43,8 +43,8 @@ class Outcome:
         return self
 
     def refuse(self, delivery_id: int, code: int, reply: bytes | str) -> Outcome:
-        """Note a refusal of the recipient at RCPT: a 5xx counts as a bounce (see
-        `delivery.bounces`), anything else changes nothing here."""
+        """Note a refusal at RCPT of a row already failed: a 5xx may be a bounce of the
+        address (`delivery.policy.refusals_record` decides), anything else is not."""
         if 500 <= code < 600:
             if isinstance(reply, bytes):
                 reply = reply.decode("utf-8", "replace")
