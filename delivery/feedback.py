@@ -13,12 +13,12 @@ Rules kept here:
   our delivery id in its metadata, by the ESP message id we recorded, or as the latest
   delivery sent to the address). Any other event, such as a bounce for an address we
   never mailed, is stored for the record and changes nothing.
-* Transient failures are recorded only, until the address has failed transiently for
-  TRANSIENT_LIMIT different issues in a row; then it is suppressed as bounced.
-* Nothing here ever lifts a suppression: a late `delivered` or `opened` is just recorded.
-  Nor does an event older than staff's latest lift of the address's suppression put it
-  back (a late copy of the bounce they already weighed): it is recorded only, and the
-  run of transient failures starts again at the lift.
+* What a failure means for the address is `delivery.policy`'s rule, shared with the
+  bounce mailbox: transient failures are recorded only, until the address has failed
+  transiently for TRANSIENT_LIMIT different issues in a row; then it is suppressed as
+  bounced. Nothing ever lifts a suppression: a late `delivered` or `opened` is just
+  recorded. Nor does an event older than staff's latest lift of the address's
+  suppression put it back (a late copy of the bounce they already weighed).
 * A click's URL is kept only if it is http or https; the event is stored either way.
 * An open or click is a machine's (`machine`), counted apart from people's, when the ESP
   says so (SendGrid's `sg_machine_open`, Mailgun's `client-info.bot`, Brevo's proxy
@@ -40,13 +40,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from anymail.signals import AnymailTrackingEvent, RejectReason
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Max
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from delivery import policy
 from delivery.models import Delivery, DeliveryEvent, MessageId
 from issues.models import Issue
 from subscriptions import services as subscriptions
@@ -57,11 +55,6 @@ log = logging.getLogger(__name__)
 Kind = DeliveryEvent.Kind
 Reason = Suppression.Reason
 
-TRANSIENT_LIMIT = 3
-# Proof that the address takes mail: ends a run of transient failures.
-RECEIVED = (Kind.DELIVERED, Kind.OPENED, Kind.CLICKED)
-# How far back the run of transient failures is looked for (events, newest first).
-TRANSIENT_WINDOW = 50
 # Our sent_at is written after the ESP accepted the batch; its event clock may be a
 # little earlier than that.
 CLOCK_SLACK = timedelta(minutes=10)
@@ -204,35 +197,6 @@ def _known_issue_id(metadata: Mapping[str, Any]) -> int | None:
     return None
 
 
-def transient_run(*, email: str, since: datetime | None = None) -> int:
-    """How many different issues (or messages) failed transiently for this address since
-    it last received something (and since `since`), counting events about our deliveries."""
-    rows = DeliveryEvent.objects.filter(email=email, delivery__isnull=False)
-    if since is not None:
-        rows = rows.filter(occurred_at__gte=since)
-    rows = rows.order_by("-occurred_at", "-id").values_list(
-        "kind", "issue_id", "esp_message_id", "pk"
-    )[:TRANSIENT_WINDOW]
-    failed: set[tuple[str, object]] = set()
-    for kind, issue_id, message_id, pk in rows:
-        if kind in RECEIVED:
-            break
-        if kind == Kind.DEFERRED:
-            if issue_id is not None:
-                failed.add(("issue", issue_id))
-            elif message_id:
-                failed.add(("message", message_id))
-            else:
-                failed.add(("event", pk))
-    return len(failed)
-
-
-def last_lift(*, email: str) -> datetime | None:
-    """When staff last lifted a suppression of this address, if ever."""
-    lifted = Suppression.objects.matching(email).filter(lifted_at__isnull=False)
-    return lifted.aggregate(at=Max("lifted_at"))["at"]
-
-
 # Brevo's names for opens through a privacy proxy (anymail reports them as `opened`).
 _PROXY_OPENS = {"proxy_open", "unique_proxy_open"}
 # User agents of fetches no person asked for: Apple Mail Privacy Protection's proxy
@@ -266,33 +230,6 @@ def click_url(event: AnymailTrackingEvent) -> str:
     except ValueError:
         return ""
     return url if scheme in ("http", "https") else ""
-
-
-def _valid_email(email: str) -> bool:
-    try:
-        validate_email(email)
-    except ValidationError:
-        return False
-    return True
-
-
-def suppression_due(
-    *, kind: str, event: AnymailTrackingEvent, email: str, at: datetime
-) -> str | None:
-    """The suppression a new event about one of our deliveries applies, or None: what
-    the event calls for by itself, or the end of a run of transient failures; never for
-    an event that happened before staff last lifted the address's suppression."""
-    if not _valid_email(email):
-        return None
-    reason = suppression_reason(kind, event)
-    if reason is None and kind != Kind.DEFERRED:
-        return None
-    lifted = last_lift(email=email)
-    if lifted is not None and at < lifted:
-        return None
-    if reason is None and transient_run(email=email, since=lifted) >= TRANSIENT_LIMIT:
-        return Reason.BOUNCED
-    return reason
 
 
 def event_record(*, esp: str, event: AnymailTrackingEvent) -> Recorded:
@@ -331,12 +268,16 @@ def event_record(*, esp: str, event: AnymailTrackingEvent) -> Recorded:
             return Recorded(record, created=False)
         reason = None
         if delivery is not None:
-            reason = suppression_due(kind=kind, event=event, email=email, at=at)
+            reason = policy.suppression_due(
+                reason=suppression_reason(kind, event),
+                transient=kind == Kind.DEFERRED,
+                email=email,
+                at=at,
+            )
         if reason is None:
             return Recorded(record, created=True)
         source = f"{esp} webhook: {kind}" + (
             f" ({event.reject_reason})" if event.reject_reason else ""
         )
-        subscriptions.suppression_add(email=email, reason=reason, source=source)
-    log.info("%s %s for %s: suppressed as %s", esp, kind, email, reason)
+        policy.suppress(email=email, reason=reason, source=source)
     return Recorded(record, created=True, suppressed=reason)

@@ -229,3 +229,31 @@ class EventTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issue}: {self.events} {self.kind}"
+
+
+class BounceMessage(models.Model):
+    """One message read from the bounce mailbox (delivery/bounces.py), recorded once by
+    its Message-ID (or the hash of its bytes when it has none), so that a copy read again
+    counts nothing twice; and, for one kept aside, why."""
+
+    class Outcome(models.TextChoices):
+        COUNTED = "counted", "Counted"  # failures recorded against deliveries
+        IGNORED = "ignored", "Ignored"  # read: a delay notice, an auto-reply, not ours
+        KEPT = "kept", "Kept aside"  # could not be read or trusted; the reason says why
+
+    key = models.CharField(max_length=200, unique=True)
+    source = models.CharField(max_length=20)  # imap, maildir, stdin
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    reason = models.TextField(blank=True)
+    subject = models.CharField(max_length=200, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    # where a kept message is now (a mailbox folder or a file), for staff to look at it
+    kept_in = models.CharField(max_length=500, blank=True)
+    events = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()}: {self.subject or self.key}"

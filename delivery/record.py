@@ -9,7 +9,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from delivery import health
+from delivery import health, policy
 from delivery.models import Delivery, MessageId
 from delivery.transports import Outcome
 from monitor_site.retry import backoff
@@ -62,6 +62,8 @@ def outcomes_record(
         Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
     for reason, ids in failed_by_reason.items():
         rows(ids).update(status=Status.FAILED, last_error=reason, **final)
+    # A recipient the relay refused for good at RCPT bounced, as a delivery report says.
+    policy.refusals_record(refused={i: r for i, r in outcome.refused.items() if i in held})
     for delivery_id, error in outcome.retry.items():
         if attempts[delivery_id] >= settings.DELIVERY_MAX_ATTEMPTS:
             mine.filter(id=delivery_id).update(

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-from delivery import chunk
+from delivery import bounces, chunk
 from delivery import retention as retention_policy
 from delivery import sweep as sweeper
 
@@ -23,3 +24,11 @@ def sweep() -> dict[str, int]:
 def retention() -> dict[str, int]:
     """Beat, daily: readers' data past its retention time goes (delivery/retention.py)."""
     return retention_policy.retention_apply()
+
+
+@shared_task
+def bounces_poll() -> dict[str, int]:
+    """Beat, every MONITOR_BOUNCE_POLL_SECONDS when MONITOR_BOUNCE_IMAP_URL is set: the
+    delivery reports in the bounce mailbox (delivery/bounces.py)."""
+    summary = bounces.imap_process(settings.BOUNCE_IMAP_URL)
+    return {"read": summary.read, "counted": summary.counted, "kept": summary.kept}

@@ -7,6 +7,7 @@ the variable.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -382,6 +383,25 @@ for _name, _days in (
 # only logged-in staff see them.
 HEALTHZ_TOKEN = os.environ.get("MONITOR_HEALTHZ_TOKEN", "").strip()
 
+# Bounces without an ESP (delivery/verp.py, delivery/bounces.py): the domain of the VERP
+# envelope senders on the SMTP path (unset: the envelope sender is the From address), the
+# IMAP mailbox beat polls for delivery reports, and how often.
+BOUNCE_DOMAIN = os.environ.get("MONITOR_BOUNCE_DOMAIN", "").strip().lower().rstrip(".")
+if BOUNCE_DOMAIN and not re.fullmatch(
+    r"(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}", BOUNCE_DOMAIN
+):
+    raise ImproperlyConfigured(f"MONITOR_BOUNCE_DOMAIN is not a domain name: {BOUNCE_DOMAIN!r}")
+BOUNCE_IMAP_URL = (
+    _url("MONITOR_BOUNCE_IMAP_URL", "", {"imap", "imaps"})
+    if os.environ.get("MONITOR_BOUNCE_IMAP_URL", "").strip()
+    else ""
+)
+BOUNCE_POLL_SECONDS = _int("MONITOR_BOUNCE_POLL_SECONDS", 180)
+if BOUNCE_POLL_SECONDS < 10:
+    raise ImproperlyConfigured(
+        f"MONITOR_BOUNCE_POLL_SECONDS must be at least 10; got {BOUNCE_POLL_SECONDS}"
+    )
+
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "heartbeat": {"task": "monitor_site.tasks.heartbeat", "schedule": 60.0},
     "delivery-sweep": {"task": "delivery.tasks.sweep", "schedule": float(DELIVERY_SWEEP_SECONDS)},
@@ -393,6 +413,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # readers' data past its time (the retention settings above), once a day
     "retention": {"task": "delivery.tasks.retention", "schedule": crontab(hour=3, minute=30)},
 }
+if BOUNCE_IMAP_URL:
+    # delivery reports in the bounce mailbox, read every few minutes
+    CELERY_BEAT_SCHEDULE["bounces-poll"] = {
+        "task": "delivery.tasks.bounces_poll",
+        "schedule": float(BOUNCE_POLL_SECONDS),
+    }
 
 LOGGING = {
     "version": 1,
@@ -404,6 +430,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # fpdf2 subsets its fonts with fontTools, which narrates every table at INFO
         "fontTools": {"level": "WARNING"},
+        # flufl.bounce names every detector it tries, for every message
+        "flufl.bounce": {"level": "WARNING"},
     },
 }
 

@@ -224,6 +224,8 @@ class Sink:
     hang_up_at: str = ""  # an address whose message content ends the connection
     delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING
+    reject_sender: str = ""  # the reply to every MAIL FROM, if set
+    senders: dict[str, str] = field(default_factory=dict)  # recipient -> its MAIL FROM
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -231,6 +233,13 @@ class Sink:
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.reject_sender:
+            return self.reject_sender
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
@@ -252,6 +261,7 @@ class Sink:
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content))
+                self.senders[rcpt] = envelope.mail_from
         return "250 Message accepted"
 
     def recipients(self) -> list[str]:
@@ -363,19 +373,39 @@ def _authorize_postfix_config(config: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
+def running_postfix(relay_port: int, *, maildir_domain: str = "") -> Iterator[tuple[int, Path]]:
     """A Postfix of its own in a new folder (configuration, queue, log), listening on a
     free loopback port and relaying everything to 127.0.0.1:`relay_port`; yields its
     port and its log (there is no syslog here). The folder is readable by the postfix
-    user, which pytest's own temporary folders are not."""
+    user, which pytest's own temporary folders are not.
+
+    With `maildir_domain`, mail to bounces@ (and bounces+anything@) that domain is
+    delivered to the Maildir `mail/bounces/` beside the log, and a message the relay
+    refuses with a 4xx is returned at once (no queue lifetime) as a delivery report."""
     import tempfile
 
     folder = Path(tempfile.mkdtemp(prefix="monitor-postfix-"))
     folder.chmod(0o755)
     config, queue, data = folder / "etc", folder / "queue", folder / "data"
-    for path in (config, queue, data):
+    for path in (config, queue, data, folder / "mail"):
         path.mkdir(parents=True, exist_ok=True)
     shutil.chown(data, "postfix")
+    shutil.chown(folder / "mail", "postfix", "postfix")
+    mailboxes = []
+    if maildir_domain:
+        import pwd
+
+        owner = pwd.getpwnam("postfix")
+        mailboxes = [
+            f"virtual_mailbox_domains = {maildir_domain}",
+            f"virtual_mailbox_base = {folder / 'mail'}",
+            f"virtual_mailbox_maps = inline:{{ bounces@{maildir_domain}=bounces/ }}",
+            f"virtual_uid_maps = static:{owner.pw_uid}",
+            f"virtual_gid_maps = static:{owner.pw_gid}",
+            "recipient_delimiter = +",
+            "maximal_queue_lifetime = 0",
+            "bounce_queue_lifetime = 0",
+        ]
     port = free_port()
     (config / "main.cf").write_text(
         "\n".join(
@@ -392,6 +422,7 @@ def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
                 f"relayhost = [127.0.0.1]:{relay_port}",
                 f"maillog_file = {folder / 'maillog'}",
                 f"maillog_file_prefixes = {folder}",
+                *mailboxes,
                 "",
             ]
         )
@@ -413,6 +444,81 @@ def running_postfix(relay_port: int) -> Iterator[tuple[int, Path]]:
         yield port, folder / "maillog"
     finally:
         subprocess.run([str(POSTFIX), "-c", str(config), "stop"], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+DOVECOT = Path("/usr/sbin/dovecot")
+
+
+def dovecot_missing() -> str:
+    """Why Dovecot cannot run here ("" when it can): the Debian package dovecot-imapd."""
+    if not DOVECOT.exists():
+        return "Dovecot is not installed (Debian package dovecot-imapd)"
+    if os.geteuid() != 0:
+        return "Dovecot needs root to start"
+    return ""
+
+
+@contextlib.contextmanager
+def running_dovecot(password: str) -> Iterator[tuple[int, Path]]:
+    """A Dovecot IMAP server of its own in a new folder, on a free loopback port, without
+    TLS, where any user logs in with `password` and keeps mail in a Maildir under the
+    folder; yields its port and its log."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="monitor-dovecot-"))
+    folder.chmod(0o755)
+    (folder / "home").mkdir()
+    shutil.chown(folder / "home", "dovecot", "dovecot")
+    port = free_port()
+    config = folder / "dovecot.conf"
+    config.write_text(
+        f"""\
+base_dir = {folder}/run
+state_dir = {folder}/state
+log_path = {folder}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+mail_location = maildir:{folder}/home/%u/Maildir
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={folder}/home/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+    )
+    process = subprocess.Popen(
+        [str(DOVECOT), "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: _listening(port) or process.poll() is not None, timeout=30)
+        if process.poll() is not None:
+            raise RuntimeError(f"Dovecot did not start: {process.stderr.read().decode()}")
+        yield port, folder / "dovecot.log"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -24,6 +24,8 @@ class Outcome:
     sent: dict[int, str] = field(default_factory=dict)  # delivery id -> ESP message id
     retry: dict[int, str] = field(default_factory=dict)  # delivery id -> error
     failed: dict[int, str] = field(default_factory=dict)  # delivery id -> reason
+    # of the failed, those whose recipient the server refused for good at RCPT (5xx)
+    refused: dict[int, str] = field(default_factory=dict)  # delivery id -> the reply
 
     def __len__(self) -> int:
         return len(self.sent) + len(self.retry) + len(self.failed)
@@ -32,11 +34,21 @@ class Outcome:
         self.sent.update(other.sent)
         self.retry.update(other.retry)
         self.failed.update(other.failed)
+        self.refused.update(other.refused)
 
     def fail(self, ids: Sequence[int], failure: SendFailure) -> Outcome:
         """File these rows as failed for good or to be tried again, as `failure` says."""
         bucket = self.failed if failure.permanent else self.retry
         bucket.update((i, failure.reason) for i in ids)
+        return self
+
+    def refuse(self, delivery_id: int, code: int, reply: bytes | str) -> Outcome:
+        """Note a refusal at RCPT of a row already failed: a 5xx may be a bounce of the
+        address (`delivery.policy.refusals_record` decides), anything else is not."""
+        if 500 <= code < 600:
+            if isinstance(reply, bytes):
+                reply = reply.decode("utf-8", "replace")
+            self.refused[delivery_id] = f"SMTP {code} {reply}"[:1000]
         return self
 
 

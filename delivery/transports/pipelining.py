@@ -18,6 +18,7 @@ import smtplib
 
 from delivery.rendering import RenderedIssue
 from delivery.transports.base import Outcome, Report, Take
+from delivery.verp import envelope_sender
 from monitor_site.retry import SendFailure, failure, smtp_failure
 
 
@@ -49,7 +50,7 @@ def send(
     """Send what `take` gives over `smtp` (greeted, offering PIPELINING) until it gives
     nothing more. Returns the error that ended the connection, if one did; then the
     messages in doubt and those taken but not sent have been reported for a retry."""
-    sender, size = rendered.envelope_from, smtp.has_extn("size")
+    size = smtp.has_extn("size")
     held: tuple[int, bytes] | None = None  # DATA accepted; its content goes next
     pending: list = []  # taken, not started
     done = Outcome()  # reported a unit at a time
@@ -76,6 +77,7 @@ def send(
                 continue
             raw = rendered.as_bytes(recipient, date=date)
             option = f" SIZE={len(raw)}" if size else ""
+            sender = envelope_sender(default=rendered.envelope_from, delivery_id=delivery_id)
             out.append(f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
             current = (delivery_id, raw)
         try:
@@ -95,6 +97,8 @@ def send(
                     smtp.getreply()
                 code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
                 done.merge(_outcome(current[0], code, reply, ours=mail != 250))
+                if mail == 250:
+                    done.refuse(current[0], rcpt_code, replies[1][1])
                 current = None
                 if code == 421:
                     raise smtplib.SMTPServerDisconnected(smtp_failure(code, reply).reason)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from delivery.rendering import RenderedIssue
 from delivery.transports import pipelining
 from delivery.transports.base import Batch, Outcome, Report, Take, Transport
+from delivery.verp import envelope_sender
 from monitor_site.retry import SendFailure, failure
 
 UNIT = 8  # messages a connection takes at a time, at most
@@ -68,10 +69,16 @@ class SmtpTransport(Transport):
                 try:
                     rcpt = pipelining.envelope_address(recipient.email)
                     raw = rendered.as_bytes(recipient, date=date)
-                    smtp.sendmail(rendered.envelope_from, [rcpt], raw)
+                    sender = envelope_sender(
+                        default=rendered.envelope_from, delivery_id=delivery_id
+                    )
+                    smtp.sendmail(sender, [rcpt], raw)
                     report(Outcome(sent={delivery_id: ""}))
                 except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
-                    report(Outcome().fail([delivery_id], failure(exc)))
+                    outcome = Outcome().fail([delivery_id], failure(exc))
+                    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                        outcome.refuse(delivery_id, *next(iter(exc.recipients.values())))
+                    report(outcome)
                     if isinstance(exc, smtplib.SMTPRecipientsRefused):
                         continue
                     # A refused message leaves the connection usable; reset the transaction.

@@ -11,7 +11,7 @@ from anymail.signals import AnymailTrackingEvent
 from django.db import connection
 from django.utils import timezone
 
-from delivery import feedback, record
+from delivery import feedback, policy, record
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, SubscriptionEvent, Suppression
@@ -265,9 +265,9 @@ def test_transient_failures_count_issues_since_the_address_last_received_mail(de
     event(3, "opened", 70)  # received: the run starts again
     event(4, "deferred", 60)
     event(4, "deferred", 50)
-    assert feedback.transient_run(email="reader0@example.org") == 1
+    assert policy.transient_run(email="reader0@example.org") == 1
     event(5, "deferred", 40)
-    assert feedback.transient_run(email="reader0@example.org") == 2
+    assert policy.transient_run(email="reader0@example.org") == 2
     assert not Suppression.objects.exists()
     event(6, "deferred", 30)
     assert Suppression.objects.active().get().reason == Reason.BOUNCED

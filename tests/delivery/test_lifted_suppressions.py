@@ -10,7 +10,7 @@ import pytest
 from anymail.signals import AnymailTrackingEvent
 from django.utils import timezone
 
-from delivery import feedback
+from delivery import feedback, policy
 from delivery.models import Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
@@ -105,7 +105,7 @@ def test_the_run_of_transient_failures_starts_again_at_the_lift(deliver, reader)
 
     report(fourth, "deferred", lifted_at + timedelta(seconds=1))
 
-    assert feedback.transient_run(email=reader.subscriber.email, since=lifted_at) == 1
+    assert policy.transient_run(email=reader.subscriber.email, since=lifted_at) == 1
     assert not Suppression.objects.active().exists()
     reader.refresh_from_db()
     assert reader.status == Status.ACTIVE

@@ -111,6 +111,12 @@ def test_anymail_esp_selects_its_backend(tmp_path):
         ),
         ({"DJANGO_DEBUG": "1", "MONITOR_TRUSTED_PROXY_COUNT": "-1"}, "MONITOR_TRUSTED_PROXY_COUNT"),
         ({"DJANGO_DEBUG": "1", "MONITOR_CACHE_URL": "memcached://x"}, "MONITOR_CACHE_URL"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_BOUNCE_DOMAIN": "bounces_here"}, "MONITOR_BOUNCE_DOMAIN"),
+        (
+            {"DJANGO_DEBUG": "1", "MONITOR_BOUNCE_IMAP_URL": "pop3://mail.example.org"},
+            "MONITOR_BOUNCE_IMAP_URL",
+        ),
+        ({"DJANGO_DEBUG": "1", "MONITOR_BOUNCE_POLL_SECONDS": "1"}, "MONITOR_BOUNCE_POLL_SECONDS"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, env, named):
@@ -141,3 +147,24 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_beat_reads_the_bounce_mailbox_only_when_there_is_one(tmp_path):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.CELERY_BEAT_SCHEDULE.get('bounces-poll'), s.BOUNCE_DOMAIN)"
+    )
+    without = run_settings(tmp_path, probe, DJANGO_DEBUG="1")
+    assert without.stdout.split() == ["None"]
+    with_url = run_settings(
+        tmp_path,
+        probe,
+        DJANGO_DEBUG="1",
+        MONITOR_BOUNCE_IMAP_URL="imaps://u:p@imap.example.org/INBOX",
+        MONITOR_BOUNCE_POLL_SECONDS="120",
+        MONITOR_BOUNCE_DOMAIN="Bounces.Example.org.",
+    )
+    assert with_url.returncode == 0, with_url.stderr
+    assert with_url.stdout.strip() == (
+        "{'task': 'delivery.tasks.bounces_poll', 'schedule': 120.0} bounces.example.org"
+    )

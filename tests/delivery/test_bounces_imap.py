@@ -1,0 +1,102 @@
+"""The bounce mailbox over IMAP (imapclient) against a real IMAP server, Dovecot in a
+folder of its own: process_bounces and beat's poll read every message, move the read
+ones to "Processed" and the unreadable ones to "Kept", and read nothing twice."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from imapclient import IMAPClient
+
+from delivery import tasks, verp
+from delivery.models import BounceMessage, Delivery, DeliveryEvent
+from issues.models import Issue
+from subscriptions.models import Suppression
+from tests.factories import IssueFactory
+from tests.helpers import dovecot_missing, make_subscription, running_dovecot
+
+pytestmark = pytest.mark.django_db
+
+DOMAIN = "bounce.example.org"
+PASSWORD = "imap-secret"
+
+
+def report(to: str, address: str) -> bytes:
+    return (
+        f"To: {to}\r\nFrom: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered Mail\r\n"
+        f"Message-Id: <{abs(hash(to))}.report@mx.example.net>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="XX"\r\n\r\n'
+        "--XX\r\nContent-Type: text/plain\r\n\r\nNo such user.\r\n"
+        "--XX\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n\r\n"
+        f"Final-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--XX--\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def imap(settings):
+    reason = dovecot_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and Dovecot cannot run: {reason}")
+        pytest.skip(reason)
+    with running_dovecot(PASSWORD) as (port, _log):
+        settings.BOUNCE_IMAP_URL = f"imap://bounces:{PASSWORD}@127.0.0.1:{port}/INBOX"
+        settings.BOUNCE_DOMAIN = DOMAIN
+        client = IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10)
+        client.login("bounces", PASSWORD)
+        try:
+            yield client
+        finally:
+            client.logout()
+
+
+def messages(client: IMAPClient, folder: str) -> list[bytes]:
+    client.select_folder(folder)
+    found = client.fetch(client.search(["NOT", "DELETED"]), ["BODY.PEEK[]"])
+    return [data[b"BODY[]"] for _, data in sorted(found.items())]
+
+
+def test_reports_are_read_moved_and_never_counted_twice(imap, publication):
+    issue = IssueFactory(volume__publication=publication, status=Issue.Status.SENT)
+    subscription = make_subscription(publication, "missing@example.org")
+    delivery = Delivery.objects.create(
+        issue=issue,
+        subscriber=subscription.subscriber,
+        subscription=subscription,
+        email=subscription.subscriber.email,
+        status=Delivery.Status.SENT,
+        sent_at=timezone.now() - timedelta(hours=1),
+    )
+    good = report(verp.envelope_sender(default="", delivery_id=delivery.pk), delivery.email)
+    forged = report(f"bounces+{delivery.pk}.forged@{DOMAIN}", delivery.email)
+    imap.append("INBOX", good)
+    imap.append("INBOX", forged)
+
+    out = io.StringIO()
+    call_command("process_bounces", stdout=out)
+
+    assert "2 message(s) read: 1 counted" in out.getvalue()
+    assert "kept aside: bad VERP signature" in out.getvalue()
+    assert Suppression.objects.active().get().email == "missing@example.org"
+    assert messages(imap, "INBOX") == []
+    assert messages(imap, "Processed") == [good]
+    assert messages(imap, "Kept") == [forged]
+    assert BounceMessage.objects.get(outcome="kept").kept_in == "IMAP folder Kept"
+
+    # the same report again, read by beat's poll: nothing counted twice
+    imap.append("INBOX", good)
+    assert tasks.bounces_poll() == {"read": 1, "counted": 0, "kept": 0}
+    assert DeliveryEvent.objects.count() == 1
+    assert len(messages(imap, "Processed")) == 2
+
+
+def test_a_refused_login_is_named(imap, settings):
+    settings.BOUNCE_IMAP_URL = settings.BOUNCE_IMAP_URL.replace(PASSWORD, "wrong")
+    with pytest.raises(CommandError, match="MONITOR_BOUNCE_IMAP_URL"):
+        call_command("process_bounces", stdout=io.StringIO())
