@@ -57,7 +57,22 @@ class ScheduleForm(forms.Form):
         label="Send at",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"required": "give a date and a time to send at."},
     )
+
+    def clean_at(self):
+        """A time in the office's zone (TIME_ZONE), still to come."""
+        at = self.cleaned_data["at"]
+        if at <= timezone.now():
+            local = timezone.localtime(at)
+            raise forms.ValidationError(
+                f"{local:%Y-%m-%d %H:%M} {timezone.get_current_timezone_name()} is in the "
+                "past; choose a later time."
+            )
+        return at
+
+    def error_text(self) -> str:
+        return " ".join(str(e).rstrip(".") + "." for e in self.errors.get("at", []))
 
 
 class CancelForm(forms.Form):
@@ -256,9 +271,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         issue = self._sendable(request, object_id)
         form = ScheduleForm(request.POST)
         if not form.is_valid():
-            self.message_user(
-                request, "Schedule: give a date and a time to send at.", messages.ERROR
-            )
+            self.message_user(request, f"Schedule: {form.error_text()}", messages.ERROR)
             return HttpResponseRedirect(self._change_url(issue))
         failing = [c.detail for c in preflight.preflight(issue) if not c.ok]
         if failing:
@@ -274,7 +287,8 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             at = timezone.localtime(issue.scheduled_at)
             self.message_user(
                 request,
-                f"{issue} will be sent at {at:%Y-%m-%d %H:%M:%S %Z}.",
+                f"{issue} will be sent at {at:%Y-%m-%d %H:%M:%S %Z} "
+                f"({timezone.get_current_timezone_name()}).",
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(self._change_url(issue))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -28,6 +31,13 @@ def markdown_preview(request: HttpRequest, text: str, *, title: str) -> HttpResp
         "issues/admin/markdown_preview.html",
         {"title": title, "html": mark_safe(render_markdown(text))},  # noqa: S308 - sanitized
     )
+
+
+def local_time(at: datetime | None) -> str:
+    """A moment as the office reads it: its time in TIME_ZONE, with the zone's name."""
+    if at is None:
+        return "-"
+    return f"{timezone.localtime(at):%Y-%m-%d %H:%M} {timezone.get_current_timezone_name()}"
 
 
 class MastheadInline(admin.TabularInline):
@@ -150,7 +160,7 @@ TRANSITIONS = {
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):
     change_form_template = "issues/admin/issue_change_form.html"
-    list_display = ("__str__", "title", "status", "date", "scheduled_at", "sent_at")
+    list_display = ("__str__", "title", "status", "date", "scheduled", "sent")
     list_display_links = ("__str__",)
     list_filter = ("status", "publication", "volume__year")
     list_select_related = ("publication", "volume")
@@ -163,15 +173,23 @@ class IssueAdmin(admin.ModelAdmin):
         "date",
         "title",
         "status",
-        "scheduled_at",
-        "sent_at",
+        "scheduled",
+        "sent",
     )
-    readonly_fields = ("status", "scheduled_at", "sent_at")
+    readonly_fields = ("status", "scheduled", "sent")
     inlines = [ArticleInline, IssueEventInline]
     ordering = ("-date", "-volume__number", "-number")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Issue]:
         return super().get_queryset(request).select_related("publication", "volume")
+
+    @admin.display(description="Scheduled for", ordering="scheduled_at")
+    def scheduled(self, issue: Issue) -> str:
+        return local_time(issue.scheduled_at)
+
+    @admin.display(description="Sent at", ordering="sent_at")
+    def sent(self, issue: Issue) -> str:
+        return local_time(issue.sent_at)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "volume":
