@@ -1,6 +1,10 @@
 """What must hold before an issue goes out (SPEC §6): at least one article, HTML under
 100 KB (Gmail clips at 102 KB), a plain-text part, the unsubscribe link in the body and
-the List-Unsubscribe header, and links to archive pages that lead to published issues."""
+the List-Unsubscribe header, and links to archive pages that lead to published issues.
+
+A warning is a check that passes (`ok`, so it never stops a send) but that the editor
+should read before approving: cross-references to days with no archived issue, which
+stay plain text on the page and in the email."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from django.db.models import Q
 from django.urls import Resolver404, resolve
 
 from delivery.rendering import HTML_LIMIT, RenderedIssue, sample_recipient
+from issues.crossrefs import unarchived_citations
 from issues.models import Issue
 
 
@@ -22,6 +27,7 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False
 
 
 def preflight(issue: Issue) -> list[Check]:
@@ -53,7 +59,23 @@ def preflight(issue: Issue) -> list[Check]:
             "Unsubscribe link in the body and the List-Unsubscribe header.",
         ),
         archive_links_check(issue),
+        cross_references_check(issue),
     ]
+
+
+def cross_references_check(issue: Issue) -> Check:
+    """Cross-references ("see the Monitor, October 7, 1999") to days that no published
+    issue answers: a warning, since the archive may simply not hold that back issue."""
+    bodies = list(issue.articles.order_by().values_list("body", flat=True))
+    missing = unarchived_citations(bodies, issue.date.year if issue.date else None)
+    if missing:
+        return Check(
+            "cross_references",
+            True,
+            "Cited, but not in the archive (shown without a link): " + "; ".join(missing) + ".",
+            warning=True,
+        )
+    return Check("cross_references", True, "Every cross-reference leads to an archived issue.")
 
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)

@@ -29,6 +29,7 @@ from django.core.mail.message import sanitize_address
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from issues.crossrefs import link_bodies, markdown_link
 from issues.markdown import render_markdown
 from issues.models import Issue
 from monitor_site.emails import one_line
@@ -242,17 +243,24 @@ class RenderedIssue:
         issue = self.issue
         articles = list(issue.articles.all())
         masthead = list(self.publication.masthead.all())
+        # Cross-references link to the archive as on the issue's page, absolute here.
+        year = issue.date.year if issue.date else None
+        bodies_html = [a.body_html or render_markdown(a.body) for a in articles]
+        bodies_html = link_bodies(bodies_html, year, base_url=settings.SITE_URL)
+        bodies_text = link_bodies(
+            [a.body for a in articles], year, base_url=settings.SITE_URL, link=markdown_link
+        )
         return {
             "issue": issue,
             "publication": self.publication,
             "articles": [
                 {
                     "article": a,
-                    "html": a.body_html or render_markdown(a.body),
-                    "text": plain_text(a.body),
+                    "html": body_html,
+                    "text": plain_text(body_text),
                     "rule": "=" * min(len(a.headline), 72),
                 }
-                for a in articles
+                for a, body_html, body_text in zip(articles, bodies_html, bodies_text, strict=True)
             ],
             "senior_analysts": [m.name for m in masthead if m.role == "senior_analyst"],
             "analysts": [m.name for m in masthead if m.role == "analyst"],
