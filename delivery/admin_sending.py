@@ -29,10 +29,10 @@ from django.utils import timezone
 
 from delivery import health, preflight, progress, reports, services
 from delivery.models import DeliveryEvent, SendJob
-from delivery.rendering import RenderedIssue, sample_recipient
+from delivery.rendering import RenderedIssue, article_preview, sample_recipient
 from issues import admin as issues_admin
 from issues import services as editorial
-from issues.models import Issue
+from issues.models import Issue, Publication, Volume
 from monitor_site import charts
 from monitor_site.sandboxed import sandboxed_document
 
@@ -201,6 +201,38 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         issue = self._viewable(request, object_id)
         html = RenderedIssue(issue).html.fill(sample_recipient())
         return HttpResponse(html, content_type="text/html; charset=utf-8")
+
+    # --- the article form's live preview: the email's renderings too ------------------
+
+    def preview_renderings(self):
+        return {
+            **super().preview_renderings(),
+            "email": self._email_html_preview,
+            "text": self._email_text_preview,
+        }
+
+    @staticmethod
+    def _preview_issue(issue: Issue | None) -> Issue:
+        """The issue an article is previewed in; on the add page, a first issue of the
+        first active publication stands in for the one not made yet."""
+        if issue is not None:
+            return issue
+        publication = Publication.objects.filter(active=True).first() or Publication(
+            name="Your publication", slug="preview"
+        )
+        volume = Volume(publication=publication, number=1)
+        return Issue(publication=publication, volume=volume, number=1)
+
+    @sandboxed_document(img_src=["*", "data:"], style_src=[UNSAFE_INLINE])
+    def _email_html_preview(self, request: HttpRequest, *, issue, headline, body):
+        preview = article_preview(issue=self._preview_issue(issue), headline=headline, body=body)
+        return HttpResponse(preview.html, content_type="text/html; charset=utf-8")
+
+    def _email_text_preview(self, request: HttpRequest, *, issue, headline, body):
+        preview = article_preview(issue=self._preview_issue(issue), headline=headline, body=body)
+        return issues_admin.text_preview(
+            request, preview.text, title=f"{headline or 'Article'}, the email's plain text"
+        )
 
     # --- actions (POST, issues.send_issue) ----------------------------------------
 
