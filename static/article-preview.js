@@ -17,6 +17,7 @@
   ];
   let panels = 0;
   let dirty = false;
+  let leaving = false; // the form is being saved: no rendering may start now
 
   function words(markdown) {
     const text = markdown
@@ -119,6 +120,9 @@
     }
 
     function render() {
+      if (leaving) {
+        return;
+      }
       const name = `live-preview-frame-${n}-${++sent}`;
       const next = document.createElement("iframe");
       next.className = "article-preview";
@@ -194,6 +198,7 @@
     });
     form.addEventListener("submit", () => {
       dirty = false;
+      leaving = true;
     });
     // A new inline article ("Add another Article"): Django's admin dispatches this.
     document.addEventListener("formset:added", (event) => {
