@@ -48,6 +48,8 @@ def test_demo_loads_twice_without_duplicates_and_prints_passwords_once():
     assert Subscription.objects.filter(format=Subscription.Format.TEXT).count() == 1
     groups = {u.username: [g.name for g in u.groups.all()] for u in User.objects.all()}
     assert groups == {"analyst": ["Analysts"], "editor": ["Editors"]}
+    assert User.objects.get(username="editor").has_perm("delivery.view_outbox")
+    assert not User.objects.get(username="analyst").has_perm("delivery.view_outbox")
 
 
 @pytest.mark.django_db

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 
 from issues import demo
@@ -11,7 +13,7 @@ class Command(BaseCommand):
     help = (
         "Load the demo: the seed back issue, the back issues it cites, Fortnight in Review, "
         "an approved issue ready to send, 25 readers, and an editor and an analyst account "
-        "(their passwords printed once). Idempotent."
+        "(their passwords printed once; the editor may read the outbox). Idempotent."
     )
 
     def handle(self, *args, **options) -> None:
@@ -20,6 +22,11 @@ class Command(BaseCommand):
         made = demo.load_back_issues(monitor)
         self.stdout.write(f"Demo back issues: {made} created.")
         passwords = demo.load_staff()
+        if "editor" in passwords:
+            # The demo editor reads what they send: the outbox is in no group.
+            get_user_model().objects.get(username="editor").user_permissions.add(
+                Permission.objects.get(content_type__app_label="delivery", codename="view_outbox")
+            )
         upcoming = demo.load_next_issue(monitor)
         if upcoming is not None:
             self.stdout.write(f"Demo issue ready to send: {upcoming} (approved).")
