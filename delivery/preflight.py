@@ -32,7 +32,8 @@ class Check:
 
 def preflight(issue: Issue) -> list[Check]:
     """What must hold before an issue goes out (SPEC §6)."""
-    articles = issue.articles.count()
+    bodies = list(issue.articles.order_by().values_list("body", "body_html"))
+    articles = len(bodies)
     if not articles:
         return [Check("articles", False, "The issue has no article.")]
     rendered = RenderedIssue(issue)
@@ -58,15 +59,15 @@ def preflight(issue: Issue) -> list[Check]:
             and b"List-Unsubscribe: <" in raw,
             "Unsubscribe link in the body and the List-Unsubscribe header.",
         ),
-        archive_links_check(issue),
-        cross_references_check(issue),
+        archive_links_check(issue, [html for _, html in bodies]),
+        cross_references_check(issue, [markdown for markdown, _ in bodies]),
     ]
 
 
-def cross_references_check(issue: Issue) -> Check:
-    """Cross-references ("see the Monitor, October 7, 1999") to days that no published
-    issue answers: a warning, since the archive may simply not hold that back issue."""
-    bodies = list(issue.articles.order_by().values_list("body", flat=True))
+def cross_references_check(issue: Issue, bodies: list[str]) -> Check:
+    """Cross-references ("see the Monitor, October 7, 1999") in the articles' Markdown
+    `bodies` to days that no published issue answers: a warning, since the archive may
+    simply not hold that back issue."""
     missing = unarchived_citations(bodies, issue.date.year if issue.date else None)
     if missing:
         return Check(
@@ -81,13 +82,14 @@ def cross_references_check(issue: Issue) -> Check:
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 
-def archive_links_check(issue: Issue) -> Check:
-    """Links in the articles to issue pages of this site (`SITE_URL/<pub>/<vol>/<num>/`)
-    must lead to a published issue: a reader must not land on a 404. A link to the
-    issue itself passes, since its page appears when it is sent."""
+def archive_links_check(issue: Issue, bodies: list[str]) -> Check:
+    """Links in the articles (their rendered `bodies`) to issue pages of this site
+    (`SITE_URL/<pub>/<vol>/<num>/`) must lead to a published issue: a reader must not
+    land on a 404. A link to the issue itself passes, since its page appears when it is
+    sent."""
     site = urlsplit(settings.SITE_URL)
     wanted: dict[tuple[str, int, int], str] = {}
-    for body in issue.articles.order_by().values_list("body_html", flat=True):
+    for body in bodies:
         for href in _HREF.findall(body):
             url = urlsplit(html.unescape(href))
             if url.netloc and url.netloc != site.netloc:
