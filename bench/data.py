@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from delivery.models import Delivery, DeliveryEvent, MessageId, SendJob
-from issues.management.commands.load_demo import DEMO_DETAILS, SEED
+from issues.demo import DEMO_DETAILS, SEED
 from issues.models import Issue, Publication
 from subscriptions.models import Subscriber, Subscription
 

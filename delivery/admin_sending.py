@@ -29,10 +29,10 @@ from django.utils import timezone
 
 from delivery import health, preflight, progress, reports, services
 from delivery.models import DeliveryEvent, SendJob
-from delivery.rendering import RenderedIssue, sample_recipient
+from delivery.rendering import RenderedIssue, article_preview, sample_recipient
 from issues import admin as issues_admin
 from issues import services as editorial
-from issues.models import Issue
+from issues.models import Issue, Publication, Volume
 from monitor_site import charts
 from monitor_site.sandboxed import sandboxed_document
 
@@ -57,7 +57,22 @@ class ScheduleForm(forms.Form):
         label="Send at",
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        error_messages={"required": "give a date and a time to send at."},
     )
+
+    def clean_at(self):
+        """A time in the office's zone (TIME_ZONE), still to come."""
+        at = self.cleaned_data["at"]
+        if at <= timezone.now():
+            local = timezone.localtime(at)
+            raise forms.ValidationError(
+                f"{local:%Y-%m-%d %H:%M} {timezone.get_current_timezone_name()} is in the "
+                "past; choose a later time."
+            )
+        return at
+
+    def error_text(self) -> str:
+        return " ".join(str(e).rstrip(".") + "." for e in self.errors.get("at", []))
 
 
 class CancelForm(forms.Form):
@@ -187,6 +202,38 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         html = RenderedIssue(issue).html.fill(sample_recipient())
         return HttpResponse(html, content_type="text/html; charset=utf-8")
 
+    # --- the article form's live preview: the email's renderings too ------------------
+
+    def preview_renderings(self):
+        return {
+            **super().preview_renderings(),
+            "email": self._email_html_preview,
+            "text": self._email_text_preview,
+        }
+
+    @staticmethod
+    def _preview_issue(issue: Issue | None) -> Issue:
+        """The issue an article is previewed in; on the add page, a first issue of the
+        first active publication stands in for the one not made yet."""
+        if issue is not None:
+            return issue
+        publication = Publication.objects.filter(active=True).first() or Publication(
+            name="Your publication", slug="preview"
+        )
+        volume = Volume(publication=publication, number=1)
+        return Issue(publication=publication, volume=volume, number=1)
+
+    @sandboxed_document(img_src=["*", "data:"], style_src=[UNSAFE_INLINE])
+    def _email_html_preview(self, request: HttpRequest, *, issue, headline, body):
+        preview = article_preview(issue=self._preview_issue(issue), headline=headline, body=body)
+        return HttpResponse(preview.html, content_type="text/html; charset=utf-8")
+
+    def _email_text_preview(self, request: HttpRequest, *, issue, headline, body):
+        preview = article_preview(issue=self._preview_issue(issue), headline=headline, body=body)
+        return issues_admin.text_preview(
+            request, preview.text, title=f"{headline or 'Article'}, the email's plain text"
+        )
+
     # --- actions (POST, issues.send_issue) ----------------------------------------
 
     def _post_only(self, request: HttpRequest) -> HttpResponse | None:
@@ -256,9 +303,7 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         issue = self._sendable(request, object_id)
         form = ScheduleForm(request.POST)
         if not form.is_valid():
-            self.message_user(
-                request, "Schedule: give a date and a time to send at.", messages.ERROR
-            )
+            self.message_user(request, f"Schedule: {form.error_text()}", messages.ERROR)
             return HttpResponseRedirect(self._change_url(issue))
         failing = [c.detail for c in preflight.preflight(issue) if not c.ok]
         if failing:
@@ -274,7 +319,8 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
             at = timezone.localtime(issue.scheduled_at)
             self.message_user(
                 request,
-                f"{issue} will be sent at {at:%Y-%m-%d %H:%M:%S %Z}.",
+                f"{issue} will be sent at {at:%Y-%m-%d %H:%M:%S %Z} "
+                f"({timezone.get_current_timezone_name()}).",
                 messages.SUCCESS,
             )
         return HttpResponseRedirect(self._change_url(issue))

@@ -1,6 +1,10 @@
 """What must hold before an issue goes out (SPEC §6): at least one article, HTML under
 100 KB (Gmail clips at 102 KB), a plain-text part, the unsubscribe link in the body and
-the List-Unsubscribe header, and links to archive pages that lead to published issues."""
+the List-Unsubscribe header, and links to archive pages that lead to published issues.
+
+A warning is a check that passes (`ok`, so it never stops a send) but that the editor
+should read before approving: cross-references to days with no archived issue, which
+stay plain text on the page and in the email."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from django.db.models import Q
 from django.urls import Resolver404, resolve
 
 from delivery.rendering import HTML_LIMIT, RenderedIssue, sample_recipient
+from issues.crossrefs import unarchived_citations
 from issues.models import Issue
 
 
@@ -22,11 +27,13 @@ class Check:
     name: str
     ok: bool
     detail: str
+    warning: bool = False
 
 
 def preflight(issue: Issue) -> list[Check]:
     """What must hold before an issue goes out (SPEC §6)."""
-    articles = issue.articles.count()
+    bodies = list(issue.articles.order_by().values_list("body", "body_html"))
+    articles = len(bodies)
     if not articles:
         return [Check("articles", False, "The issue has no article.")]
     rendered = RenderedIssue(issue)
@@ -52,20 +59,37 @@ def preflight(issue: Issue) -> list[Check]:
             and b"List-Unsubscribe: <" in raw,
             "Unsubscribe link in the body and the List-Unsubscribe header.",
         ),
-        archive_links_check(issue),
+        archive_links_check(issue, [html for _, html in bodies]),
+        cross_references_check(issue, [markdown for markdown, _ in bodies]),
     ]
+
+
+def cross_references_check(issue: Issue, bodies: list[str]) -> Check:
+    """Cross-references ("see the Monitor, October 7, 1999") in the articles' Markdown
+    `bodies` to days that no published issue answers: a warning, since the archive may
+    simply not hold that back issue."""
+    missing = unarchived_citations(bodies, issue.date.year if issue.date else None)
+    if missing:
+        return Check(
+            "cross_references",
+            True,
+            "Cited, but not in the archive (shown without a link): " + "; ".join(missing) + ".",
+            warning=True,
+        )
+    return Check("cross_references", True, "Every cross-reference leads to an archived issue.")
 
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 
-def archive_links_check(issue: Issue) -> Check:
-    """Links in the articles to issue pages of this site (`SITE_URL/<pub>/<vol>/<num>/`)
-    must lead to a published issue: a reader must not land on a 404. A link to the
-    issue itself passes, since its page appears when it is sent."""
+def archive_links_check(issue: Issue, bodies: list[str]) -> Check:
+    """Links in the articles (their rendered `bodies`) to issue pages of this site
+    (`SITE_URL/<pub>/<vol>/<num>/`) must lead to a published issue: a reader must not
+    land on a 404. A link to the issue itself passes, since its page appears when it is
+    sent."""
     site = urlsplit(settings.SITE_URL)
     wanted: dict[tuple[str, int, int], str] = {}
-    for body in issue.articles.order_by().values_list("body_html", flat=True):
+    for body in bodies:
         for href in _HREF.findall(body):
             url = urlsplit(html.unescape(href))
             if url.netloc and url.netloc != site.netloc:

@@ -29,8 +29,9 @@ from django.core.mail.message import sanitize_address
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from issues.crossrefs import link_bodies, markdown_link
 from issues.markdown import render_markdown
-from issues.models import Issue
+from issues.models import Article, Issue
 from monitor_site.emails import one_line
 from subscriptions.tokens import footer_preferences_url, unsubscribe_url
 
@@ -207,6 +208,60 @@ def _domain() -> str:
     return urlsplit(settings.SITE_URL).hostname or "localhost"
 
 
+def issue_context(issue: Issue, articles: list[Article]) -> dict:
+    """What the issue email's templates are filled with, placeholders for the recipient."""
+    publication = issue.publication
+    masthead = list(publication.masthead.all())
+    # Cross-references link to the archive as on the issue's page, absolute here.
+    year = issue.date.year if issue.date else None
+    bodies_html = [a.body_html or render_markdown(a.body) for a in articles]
+    bodies_html = link_bodies(bodies_html, year, base_url=settings.SITE_URL)
+    bodies_text = link_bodies(
+        [a.body for a in articles], year, base_url=settings.SITE_URL, link=markdown_link
+    )
+    return {
+        "issue": issue,
+        "publication": publication,
+        "articles": [
+            {
+                "article": a,
+                "html": body_html,
+                "text": plain_text(body_text),
+                "rule": "=" * min(len(a.headline), 72),
+            }
+            for a, body_html, body_text in zip(articles, bodies_html, bodies_text, strict=True)
+        ],
+        "senior_analysts": [m.name for m in masthead if m.role == "senior_analyst"],
+        "analysts": [m.name for m in masthead if m.role == "analyst"],
+        "issue_url": settings.SITE_URL + issue.get_absolute_url(),
+        "site_url": settings.SITE_URL,
+        "email": "@@MONITOR_EMAIL@@",
+        "name": "@@MONITOR_NAME@@",
+        "unsubscribe_url": "@@MONITOR_UNSUBSCRIBE_URL@@",
+        "preferences_url": "@@MONITOR_PREFERENCES_URL@@",
+    }
+
+
+class ArticlePreview(NamedTuple):
+    html: str
+    text: str
+
+
+def article_preview(*, issue: Issue, headline: str, body: str) -> ArticlePreview:
+    """One article, not saved, as the email shows it: the HTML part (CSS inlined) and the
+    text part, from the issue email's templates, personalised for the sample reader. The
+    issue gives the header and footer; its saved articles are left out."""
+    article = Article(issue=issue, headline=headline, body=body)
+    context = issue_context(issue, [article])
+    sample = sample_recipient()
+    html_body = css_inline.inline(render_to_string("emails/issue.html", context))
+    text = render_to_string("emails/issue.txt", context).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text) + "\n"
+    return ArticlePreview(
+        Template(html_body, escape=True).fill(sample), Template(text, escape=False).fill(sample)
+    )
+
+
 class RenderedIssue:
     """An issue rendered once, ready to be personalised for any number of recipients."""
 
@@ -239,30 +294,7 @@ class RenderedIssue:
         self._static_headers = self._headers()
 
     def _context(self) -> dict:
-        issue = self.issue
-        articles = list(issue.articles.all())
-        masthead = list(self.publication.masthead.all())
-        return {
-            "issue": issue,
-            "publication": self.publication,
-            "articles": [
-                {
-                    "article": a,
-                    "html": a.body_html or render_markdown(a.body),
-                    "text": plain_text(a.body),
-                    "rule": "=" * min(len(a.headline), 72),
-                }
-                for a in articles
-            ],
-            "senior_analysts": [m.name for m in masthead if m.role == "senior_analyst"],
-            "analysts": [m.name for m in masthead if m.role == "analyst"],
-            "issue_url": settings.SITE_URL + issue.get_absolute_url(),
-            "site_url": settings.SITE_URL,
-            "email": "@@MONITOR_EMAIL@@",
-            "name": "@@MONITOR_NAME@@",
-            "unsubscribe_url": "@@MONITOR_UNSUBSCRIBE_URL@@",
-            "preferences_url": "@@MONITOR_PREFERENCES_URL@@",
-        }
+        return issue_context(self.issue, list(self.issue.articles.all()))
 
     @cached_property
     def subject(self) -> str:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -28,6 +38,23 @@ def markdown_preview(request: HttpRequest, text: str, *, title: str) -> HttpResp
         "issues/admin/markdown_preview.html",
         {"title": title, "html": mark_safe(render_markdown(text))},  # noqa: S308 - sanitized
     )
+
+
+def local_time(at: datetime | None) -> str:
+    """A moment as the office reads it: its time in TIME_ZONE, with the zone's name."""
+    if at is None:
+        return "-"
+    return f"{timezone.localtime(at):%Y-%m-%d %H:%M} {timezone.get_current_timezone_name()}"
+
+
+@sandboxed_document(img_src=[])
+def text_preview(request: HttpRequest, text: str, *, title: str) -> HttpResponse:
+    """Plain text (an email's text part) as a document of its own for a sandboxed frame."""
+    return render(request, "issues/admin/text_preview.html", {"title": title, "text": text})
+
+
+# The live preview renders what the analyst is typing; a body longer than this is refused.
+PREVIEW_MAX_CHARS = 200_000
 
 
 class MastheadInline(admin.TabularInline):
@@ -95,6 +122,23 @@ class ArticleInline(admin.StackedInline):
             reverse("admin:issues_issue_article_preview", args=[article.issue_id, article.pk]),
         )
 
+    class Media:
+        js = ["article-preview.js"]
+
+    def get_formset(self, request: HttpRequest, obj: Issue | None = None, **kwargs):
+        """The body's textarea says where its live preview comes from (article-preview.js)."""
+        formset = super().get_formset(request, obj, **kwargs)
+        body = formset.form.base_fields.get("body")
+        if body is not None:
+            body.widget.attrs.update(
+                {
+                    "data-preview-url": reverse("admin:issues_issue_live_preview"),
+                    "data-preview-issue": obj.pk if obj is not None else "",
+                    "rows": 16,
+                }
+            )
+        return formset
+
     def get_extra(self, request: HttpRequest, obj: Issue | None = None, **kwargs) -> int:
         return 1 if obj is None else 0
 
@@ -150,7 +194,7 @@ TRANSITIONS = {
 @admin.register(Issue)
 class IssueAdmin(admin.ModelAdmin):
     change_form_template = "issues/admin/issue_change_form.html"
-    list_display = ("__str__", "title", "status", "date", "scheduled_at", "sent_at")
+    list_display = ("__str__", "title", "status", "date", "scheduled", "sent")
     list_display_links = ("__str__",)
     list_filter = ("status", "publication", "volume__year")
     list_select_related = ("publication", "volume")
@@ -163,15 +207,23 @@ class IssueAdmin(admin.ModelAdmin):
         "date",
         "title",
         "status",
-        "scheduled_at",
-        "sent_at",
+        "scheduled",
+        "sent",
     )
-    readonly_fields = ("status", "scheduled_at", "sent_at")
+    readonly_fields = ("status", "scheduled", "sent")
     inlines = [ArticleInline, IssueEventInline]
     ordering = ("-date", "-volume__number", "-number")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Issue]:
         return super().get_queryset(request).select_related("publication", "volume")
+
+    @admin.display(description="Scheduled for", ordering="scheduled_at")
+    def scheduled(self, issue: Issue) -> str:
+        return local_time(issue.scheduled_at)
+
+    @admin.display(description="Sent at", ordering="sent_at")
+    def sent(self, issue: Issue) -> str:
+        return local_time(issue.sent_at)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "volume":
@@ -235,6 +287,11 @@ class IssueAdmin(admin.ModelAdmin):
                 name="issues_issue_article_preview",
             ),
             path(
+                "live-preview/",
+                self.admin_site.admin_view(self.live_preview_view),
+                name="issues_issue_live_preview",
+            ),
+            path(
                 "<int:object_id>/print/",
                 self.admin_site.admin_view(self.print_view),
                 name="issues_issue_print",
@@ -250,6 +307,40 @@ class IssueAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, article.issue):
             raise PermissionDenied
         return markdown_preview(request, article.body, title=str(article))
+
+    def preview_renderings(self) -> dict[str, Callable[..., HttpResponse]]:
+        """The renderings the live preview offers, by the `mode` it posts: each takes the
+        request, the issue (None on the add page), the headline and the Markdown body.
+        The editorial admin has the archive's; the sending admin adds the email's."""
+        return {
+            "web": lambda request, *, issue, headline, body: markdown_preview(
+                request, body, title=f"{headline or 'Article'}, as on the web"
+            )
+        }
+
+    def live_preview_view(self, request: HttpRequest) -> HttpResponse:
+        """POST (CSRF-checked, staff who may add or change issues): the Markdown being
+        typed, rendered as `mode` asks, saving nothing. For the article form's preview."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        renderings = self.preview_renderings()
+        mode = request.POST.get("mode", "web")
+        body = request.POST.get("text", "")
+        if mode not in renderings:
+            return HttpResponseBadRequest("Unknown preview mode.")
+        if len(body) > PREVIEW_MAX_CHARS:
+            return HttpResponseBadRequest(
+                f"The article is longer than {PREVIEW_MAX_CHARS:,} characters: too long to preview."
+            )
+        issue = None
+        if (issue_id := request.POST.get("issue", "")).isdigit():
+            issue = (
+                Issue.objects.select_related("publication", "volume").filter(pk=issue_id).first()
+            )
+        headline = " ".join(request.POST.get("headline", "").split())[:300]
+        return renderings[mode](request, issue=issue, headline=headline, body=body)
 
     def print_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """The print edition as a PDF download, for whoever may view the issue."""

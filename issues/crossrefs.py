@@ -7,8 +7,9 @@ followed by dates; a year applies to every date before it back to the previous y
     October 8, December 17, 1999)
 
 Source lists without "see" ("Itar-Tass, December 15-16, 1999") are not references.
-On the issue page each date becomes a link to the archived issue of that publication and
-day when one exists, and stays plain text otherwise.
+On the issue page and in the email each date becomes a link to the archived issue of that
+publication and day when one exists (`link_bodies`), and stays plain text otherwise;
+preflight names the cited days that have no archived issue (`unarchived_citations`).
 """
 
 from __future__ import annotations
@@ -179,12 +180,22 @@ def mentions_in(text: str, default_year: int | None = None) -> list[Mention]:
     return [m for ref in parse_cross_references(text, default_year) for m in ref.mentions]
 
 
+def html_link(label: str, url: str) -> str:
+    return f'<a href="{html.escape(url)}">{label}</a>'
+
+
+def markdown_link(label: str, url: str) -> str:
+    return f"[{label}]({url})"
+
+
 def link_cross_references(
     html_text: str,
     url_for: Callable[[Mention], str | None],
     default_year: int | None = None,
+    link: Callable[[str, str], str] = html_link,
 ) -> str:
-    """Wrap each date mention whose issue exists (`url_for` gives its URL) in a link."""
+    """Wrap each date mention whose issue exists (`url_for` gives its URL) in a link
+    (`link(label, url)`: an HTML anchor, or a Markdown link for Markdown text)."""
     mentions = sorted(mentions_in(html_text, default_year), key=lambda m: m.start)
     if not mentions:
         return html_text
@@ -195,7 +206,63 @@ def link_cross_references(
         if url is None:
             continue
         out.append(html_text[position : mention.start])
-        out.append(f'<a href="{html.escape(url)}">{html_text[mention.start : mention.end]}</a>')
+        out.append(link(html_text[mention.start : mention.end], url))
         position = mention.end
     out.append(html_text[position:])
     return "".join(out)
+
+
+def cited_issue_urls(mentions: Iterable[Mention]) -> dict[tuple[str, date], str]:
+    """The archive paths of the published issues that the mentions cite, keyed on
+    (normalized publication name or slug, date); one query, none without a dated mention."""
+    from issues.models import Issue
+
+    dates = {m.date for m in mentions if m.date is not None}
+    if not dates:
+        return {}
+    urls = {}
+    for issue in (
+        Issue.objects.published().filter(date__in=dates).select_related("publication", "volume")
+    ):
+        for key in (normalize_name(issue.publication.name), issue.publication.slug):
+            urls[(key, issue.date)] = issue.get_absolute_url()
+    return urls
+
+
+def link_bodies(
+    bodies: list[str],
+    default_year: int | None,
+    *,
+    base_url: str = "",
+    link: Callable[[str, str], str] = html_link,
+) -> list[str]:
+    """Each text with its cross-references linked to the archive (`base_url` in front of
+    each path: SITE_URL for an email), the cited issues found in one query for all."""
+    mentions = [m for body in bodies for m in mentions_in(body, default_year)]
+    if not mentions:
+        return list(bodies)
+    urls = cited_issue_urls(mentions)
+
+    def url_for(mention: Mention) -> str | None:
+        path = urls.get((mention.publication, mention.date))
+        return base_url + path if path else None
+
+    return [link_cross_references(body, url_for, default_year, link) for body in bodies]
+
+
+def unarchived_citations(bodies: list[str], default_year: int | None) -> list[str]:
+    """The days the texts cite that no published issue answers, as written for a reader
+    ("Monitor, December 9, 1999"), in order; a date without a year is named as such."""
+    references = [r for body in bodies for r in parse_cross_references(body, default_year)]
+    urls = cited_issue_urls(m for r in references for m in r.mentions)
+    missing: list[str] = []
+    for reference in references:
+        name = reference.publication.title()
+        undated = [m for m in reference.mentions if m.date is None]
+        for day in reference.dates:
+            if (reference.publication, day) not in urls:
+                missing.append(f"{name}, {day:%B} {day.day}, {day.year}")
+        for mention in undated:
+            month = f"{date(2000, mention.month, 1):%B}"
+            missing.append(f"{name}, {month} {mention.day} (no year, or no such day)")
+    return list(dict.fromkeys(missing))

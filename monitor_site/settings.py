@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import zoneinfo
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -180,7 +181,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# The office's zone: schedules are entered and dates shown in it; the database keeps UTC.
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "").strip() or "America/New_York"
+try:
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        f"DJANGO_TIME_ZONE must be an IANA time zone such as America/New_York; got {TIME_ZONE!r}"
+    ) from None
 USE_I18N = True
 USE_TZ = True
 

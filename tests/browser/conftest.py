@@ -7,7 +7,6 @@ import datetime
 import email
 import email.message
 import email.policy
-import io
 import os
 import socket
 import threading
@@ -188,11 +187,10 @@ def newsroom(db) -> dict[str, Any]:
     """The demo back issue (the seed, sent, with masthead and footer), a sent issue
     written in Markdown, a second publication, one that requires approval, and an
     approved issue ready to send."""
-    from django.core.management import call_command
-
+    from issues.demo import load_seed
     from issues.models import Article, Issue, Publication, Volume
 
-    call_command("load_demo", stdout=io.StringIO())
+    load_seed()
     monitor = Publication.objects.get(slug="monitor")
     fortnight = Publication.objects.create(
         name="Fortnight in Review",

@@ -47,8 +47,9 @@ def test_editor_previews_html_and_text_with_sample_links(
 ):
     client.force_login(editor)
     # session, user, permissions (2), issue; articles and masthead to render it; preflight
-    # renders on its own (article count, articles, masthead) and reads the article links
-    with django_assert_num_queries(11):
+    # reads the articles' bodies (their links and cross-references) and renders on its own
+    # (articles, masthead)
+    with django_assert_num_queries(10):
         response = client.get(url("preview", issue))
 
     assert response.status_code == 200
@@ -127,8 +128,8 @@ def test_editor_change_form_offers_the_sending_actions(
     client.force_login(editor)
     ContentType.objects.clear_cache()  # the same count whatever ran before
     # the editorial change form's 9 (with its content type; the send job comes with the
-    # issue) and preflight's 4
-    with django_assert_num_queries(13):
+    # issue) and preflight's 3
+    with django_assert_num_queries(12):
         page = client.get(url("change", issue)).content.decode()
 
     assert "Send a test to me (editor@example.org)" in page
@@ -226,8 +227,8 @@ def test_confirmation_page_states_the_audience_size(
     Suppression.objects.create(email="reader0@example.org", reason="bounced")
     client.force_login(editor)
 
-    # session, user, permissions (2), issue, preflight (4), audience
-    with django_assert_num_queries(10):
+    # session, user, permissions (2), issue, preflight (3), audience
+    with django_assert_num_queries(9):
         response = client.get(url("send", issue))
 
     assert response.context["audience"] == 3

@@ -250,14 +250,3 @@ def test_other_files_in_the_same_call_still_import(db, write):
 
     assert "broken.txt:1:" in err.getvalue()
     assert Issue.objects.filter(number=11).exists()
-
-
-def test_load_demo_twice_changes_nothing(db):
-    call_command("load_demo", stdout=StringIO())
-    before = counts()
-    pub = Publication.objects.get()
-    assert pub.sender_email and pub.list_id_domain
-
-    call_command("load_demo", stdout=StringIO())
-
-    assert counts() == before

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from issues.demo import load_seed
 from issues.models import Issue
 from issues.printing import issue_pdf
 from tests.factories import ArticleFactory, IssueFactory, StaffFactory
@@ -30,7 +31,7 @@ MARKDOWN = """The leadership seems **confused** and *worried*; see
 
 @pytest.fixture
 def seed_issue(db) -> Issue:
-    call_command("load_demo", stdout=io.StringIO())
+    load_seed()
     return Issue.objects.select_related("publication", "volume").get()
 
 

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import date
-from io import StringIO
 
 import pytest
 from django.core.cache import caches
-from django.core.management import call_command
 
+from issues.demo import load_seed
 from issues.models import Article, Issue, MastheadMember, Publication, Volume
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -15,8 +14,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 @pytest.fixture
 def seed(db) -> Issue:
-    call_command("load_demo", stdout=StringIO())
-    return Issue.objects.get()
+    return load_seed()
 
 
 def test_seed_issue_page_shows_the_whole_issue_masthead_and_footer(client, seed):

@@ -92,6 +92,15 @@ def test_anymail_esp_selects_its_backend(tmp_path):
     assert result.stdout.split()[-1] == "anymail.backends.postmark.EmailBackend"
 
 
+def test_the_time_zone_comes_from_the_environment(tmp_path):
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; print(s.TIME_ZONE)"
+    )
+    assert run_settings(tmp_path, probe, DJANGO_DEBUG="1").stdout.strip() == "America/New_York"
+    chosen = run_settings(tmp_path, probe, DJANGO_DEBUG="1", DJANGO_TIME_ZONE="Europe/Berlin")
+    assert chosen.stdout.strip() == "Europe/Berlin", chosen.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "named"),
     [
@@ -117,6 +126,8 @@ def test_anymail_esp_selects_its_backend(tmp_path):
             "MONITOR_BOUNCE_IMAP_URL",
         ),
         ({"DJANGO_DEBUG": "1", "MONITOR_BOUNCE_POLL_SECONDS": "1"}, "MONITOR_BOUNCE_POLL_SECONDS"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_TIME_ZONE": "Washington"}, "DJANGO_TIME_ZONE"),
+        ({"DJANGO_DEBUG": "1", "DJANGO_TIME_ZONE": "../etc/passwd"}, "DJANGO_TIME_ZONE"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(tmp_path, env, named):

@@ -53,4 +53,5 @@ def test_setup_twice_creates_one_admin_and_duplicates_nothing(tmp_path):
     assert "password:" not in second[2]
     assert "already exists" in second[2]
     assert table_counts(tmp_path / "monitor.sqlite3") == counts
-    assert counts["auth_user"] == 1
+    assert counts["auth_user"] == 3  # the admin, the demo editor and analyst
+    assert first[1].count("password:") == 2 and "password:" not in second[1]

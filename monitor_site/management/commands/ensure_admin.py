@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import secrets
-
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+
+from monitor_site.accounts import account_create_once
 
 
 class Command(BaseCommand):
@@ -14,12 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="admin@localhost")
 
     def handle(self, *args, username: str, email: str, **options) -> None:
-        User = get_user_model()
-        if User.objects.filter(username=username).exists():
+        password = account_create_once(username=username, email=email, superuser=True)
+        if password is None:
             self.stdout.write(f"Admin account '{username}' already exists; password unchanged.")
             return
-        password = secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email=email, password=password)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Created admin account.\n  user:     {username}\n  password: {password}\n"
