@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import html
-import re
-from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
 
 from csp.decorators import csp_update
 from django.conf import settings
-from django.db.models import OuterRef, Prefetch, Q, Subquery
+from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import cache_page
+from django_ratelimit.decorators import ratelimit
 
+from issues import search as archive_search
 from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
 from issues.markdown import IMAGE_SOURCES
 from issues.models import Article, Issue, Publication
 
-SEARCH_LIMIT = 50
-SNIPPET_WORDS = 30
 HEADLINES = Prefetch("articles", queryset=Article.objects.only("id", "issue_id", "headline"))
 
 
@@ -123,95 +120,46 @@ def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> Ht
     )
 
 
-@dataclass
-class SearchResult:
-    article: Article
-    snippet: SafeString
+def search_rate(group: str, request: HttpRequest) -> str:
+    """django-ratelimit's rate for searches, read when asked (settings.SEARCH_RATE)."""
+    return settings.SEARCH_RATE
 
 
-_MARK_START, _MARK_END = "\x02", "\x03"
-_MD_ESCAPE = re.compile(r"\\([\\`*_\[\]#>+\-.)!])")
-
-
-def _marked(text: str) -> SafeString:
-    """Escape a snippet, then turn the match markers into <mark> elements."""
-    text = html.escape(_MD_ESCAPE.sub(r"\1", text))
-    return mark_safe(  # noqa: S308 - escaped just above
-        text.replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
-    )
-
-
-def _simple_snippet(body: str, words: list[str]) -> SafeString:
-    tokens = body.split()
-    lowered = [t.lower() for t in tokens]
-    hit = next((i for i, t in enumerate(lowered) if any(w in t for w in words)), 0)
-    start = max(0, hit - SNIPPET_WORDS // 3)
-    chosen = tokens[start : start + SNIPPET_WORDS]
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-    text = " ".join(chosen)
-    text = pattern.sub(lambda m: f"{_MARK_START}{m[0]}{_MARK_END}", text)
-    prefix = "… " if start else ""
-    suffix = " …" if start + SNIPPET_WORDS < len(tokens) else ""
-    return _marked(prefix + text + suffix)
-
-
-def _search(q: str) -> list[SearchResult]:
-    articles = Article.objects.filter(
-        issue__status=Issue.Status.SENT, issue__publication__active=True
-    ).select_related("issue__publication", "issue__volume")
-    if settings.USING_POSTGRES:
-        from django.contrib.postgres.search import (
-            SearchHeadline,
-            SearchQuery,
-            SearchRank,
-            SearchVector,
-        )
-
-        vector = (
-            SearchVector("headline", weight="A", config="english")
-            + SearchVector("summary", weight="B", config="english")
-            + SearchVector("body", weight="C", config="english")
-        )
-        query = SearchQuery(q, search_type="websearch", config="english")
-        found = (
-            articles.annotate(document=vector)
-            .filter(document=query)
-            .annotate(
-                rank=SearchRank(vector, query),
-                snippet=SearchHeadline(
-                    "body",
-                    query,
-                    config="english",
-                    start_sel=_MARK_START,
-                    stop_sel=_MARK_END,
-                    max_words=SNIPPET_WORDS,
-                    min_words=SNIPPET_WORDS // 2,
-                ),
-            )
-            .order_by("-rank", "-issue__date", "-issue__id")[:SEARCH_LIMIT]
-        )
-        return [SearchResult(a, _marked(a.snippet)) for a in found]
-
-    words = [w.lower() for w in re.findall(r"\w+", q)][:10]
-    if not words:
-        return []
-    condition = Q()
-    for word in words:
-        condition &= (
-            Q(headline__icontains=word) | Q(summary__icontains=word) | Q(body__icontains=word)
-        )
-    found = articles.filter(condition).order_by(
-        "-issue__date", "-issue__volume__number", "-issue__number"
-    )[:SEARCH_LIMIT]
-    return [SearchResult(a, _simple_snippet(a.body, words)) for a in found]
-
-
+@ratelimit(key="ip", rate=search_rate, method="GET", block=True)
 def search(request: HttpRequest) -> HttpResponse:
-    """Full-text search over sent issues: PostgreSQL's on PostgreSQL, words in SQLite."""
-    q = " ".join(request.GET.get("q", "").split())[:200]
-    results = _search(q) if q else []
+    """The archive's search page: the form, and one page of ranked results.
+
+    Two queries: the filters' choices and the results (one more when there are none, to
+    say why). The query and the filters stay in the URL, page links included."""
+    publications, years = archive_search.facets()
+    form = archive_search.SearchForm(request.GET or None, publications=publications, years=years)
+    results = None
+    message = ""
+    if form.is_bound and form.is_valid() and form.cleaned_data["q"]:
+        found = form.cleaned_data
+        page = found["page"] or 1
+        query = {
+            "terms": found["terms"],
+            "publication": found["publication"],
+            "year": found["year"],
+            "region": found["region"],
+        }
+        results = archive_search.search(**query, page=page)
+        if not results.hits and page > 1:
+            total = archive_search.search(**query).total
+            message = f"There is no page {page} of these results" + (
+                f"; they end on page {archive_search.page_count(total)}." if total else "."
+            )
+        elif not results.hits and archive_search.only_stop_words(found["terms"]):
+            message = "Those words are too common to search for; add a more specific one."
     return render(
         request,
         "issues/search.html",
-        {"q": q, "results": results, "limit": SEARCH_LIMIT},
+        {
+            "form": form,
+            "q": form.cleaned_data.get("q", "") if form.is_bound else "",
+            "results": results,
+            "message": message,
+            "filtered": form.is_bound and form.has_filters(),
+        },
     )
