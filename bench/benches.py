@@ -358,9 +358,8 @@ def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    request = (
-        f"GET {parts.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    ).encode()
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    request = (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").encode()
     latencies: list[float] = []
 
     async def client(stop: float) -> None:
@@ -384,27 +383,11 @@ def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float
     return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99)] * 1000
 
 
-def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
-    """The issue page under gunicorn (2 sync workers) and a local load generator."""
-    issue = ctx.issue
-    data.reset_issue(issue)
-    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
-    issue.refresh_from_db()
-    path = issue.get_absolute_url()
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=procs.ROOT,
-        env=ctx.env,
-        check=True,
-    )
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.get(path, secure=True)  # warm: the first request loads templates and URLs
-    caches["pages"].clear()  # count the queries of a rendered page, not a cached one
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(path, secure=True)
-    with CaptureQueriesContext(connection) as cached_queries:
-        client.get(path, secure=True)
-    assert response.status_code == 200, response.status_code
+def _served(
+    ctx, path: str, env: dict[str, str], seconds: int, connections: int
+) -> tuple[list[float], list[float], str]:
+    """Requests/s and p99 (ms) of each run of GET `path` under gunicorn (2 sync workers),
+    and the load generator's name."""
     port = procs.free_port()
     server = procs.Child(
         "gunicorn",
@@ -417,7 +400,7 @@ def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
             "--error-logfile=-",
             "monitor_site.wsgi:application",
         ],
-        ctx.env,
+        env,
     )
     try:
         procs.wait_port(port, server.proc)
@@ -431,6 +414,36 @@ def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
             p99s.append(p99)
     finally:
         server.stop()
+    name = f"wrk -t1 -c{connections}" if load is _wrk else "bench asyncio client"
+    return rates, p99s, name
+
+
+def _collectstatic(ctx) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=procs.ROOT,
+        env=ctx.env,
+        check=True,
+    )
+
+
+def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
+    """The issue page under gunicorn (2 sync workers) and a local load generator."""
+    issue = ctx.issue
+    data.reset_issue(issue)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
+    issue.refresh_from_db()
+    path = issue.get_absolute_url()
+    _collectstatic(ctx)
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.get(path, secure=True)  # warm: the first request loads templates and URLs
+    caches["pages"].clear()  # count the queries of a rendered page, not a cached one
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, secure=True)
+    with CaptureQueriesContext(connection) as cached_queries:
+        client.get(path, secure=True)
+    assert response.status_code == 200, response.status_code
+    rates, p99s, load = _served(ctx, path, ctx.env, seconds, connections)
     Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.APPROVED)
     return figure(
         "archive",
@@ -443,7 +456,51 @@ def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
         page_cache="per web process, 60 s (issues.views.ISSUE_PAGE_SECONDS)",
         page_bytes=len(response.content),
         server="gunicorn, 2 sync workers",
-        load_generator=f"wrk -t1 -c{connections}" if load is _wrk else "bench asyncio client",
+        load_generator=load,
+        seconds_per_run=seconds,
+        url_path=path,
+        debug=settings.DEBUG,
+    )
+
+
+def search(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
+    """A three-word query over N archived articles (N the first of --sizes; the query is
+    bench.data.SEARCH_QUERY), its first page of results under gunicorn (2 sync workers),
+    the rate limit counting every request but set high enough for one client's load."""
+    from urllib.parse import urlencode
+
+    from issues.models import Article
+
+    n = ctx.sizes[0]
+    archive_started = time.perf_counter()
+    if not Article.objects.filter(issue__publication__slug="bench-archive").exists():
+        data.make_search_archive(n)
+    archive_seconds = time.perf_counter() - archive_started
+    _collectstatic(ctx)
+    path = "/search/?" + urlencode({"q": data.SEARCH_QUERY})
+    client = Client(HTTP_HOST="127.0.0.1")
+    response = client.get(path, secure=True)  # warm: templates and URLs
+    assert response.status_code == 200, response.status_code
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, secure=True)
+    page = response.content.decode()
+    found = re.search(r"of ([\d,]+) for", page)
+    env = {**ctx.env, "MONITOR_SEARCH_RATE": "100000000/m"}
+    rates, p99s, load = _served(ctx, path, env, seconds, connections)
+    return figure(
+        "search",
+        "requests_per_s",
+        rates,
+        p99_ms=round(statistics.median(p99s), 2),
+        p99_ms_runs=spread(p99s, 2),
+        queries_per_page=len(queries),
+        articles=Article.objects.count(),
+        query=data.SEARCH_QUERY,
+        results=int(found.group(1).replace(",", "")) if found else None,
+        page_bytes=len(response.content),
+        archive_build_seconds=round(archive_seconds, 1),
+        server="gunicorn, 2 sync workers",
+        load_generator=load,
         seconds_per_run=seconds,
         url_path=path,
         debug=settings.DEBUG,

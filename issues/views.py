@@ -7,8 +7,8 @@ from itertools import groupby
 
 from csp.decorators import csp_update
 from django.conf import settings
-from django.db.models import OuterRef, Prefetch, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import cache_page
@@ -17,7 +17,8 @@ from django_ratelimit.decorators import ratelimit
 from issues import search as archive_search
 from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
 from issues.markdown import IMAGE_SOURCES
-from issues.models import Article, Issue, Publication
+from issues.dating import estimated_dates
+from issues.models import Article, Issue, Publication, Volume
 
 HEADLINES = Prefetch("articles", queryset=Article.objects.only("id", "issue_id", "headline"))
 
@@ -49,19 +50,54 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "issues/home.html", {"publications": publications})
 
 
-def archive(request: HttpRequest, pub: str) -> HttpResponse:
-    """Every sent issue of a publication, grouped by volume. Three queries."""
-    publication = get_object_or_404(Publication, slug=pub, active=True)
-    issues = list(
-        Issue.objects.sent()
-        .filter(publication=publication)
-        .select_related("volume")
-        .prefetch_related(HEADLINES)
+def archive(request: HttpRequest, pub: str, volume: int | None = None) -> HttpResponse:
+    """A publication's sent issues, one volume a page (the latest first), with links to
+    the other volumes and each issue's date, estimated where it is missing.
+
+    Three queries: the volumes, the volume's issues, their headlines."""
+    volumes = list(
+        Volume.objects.filter(
+            publication__slug=pub,
+            publication__active=True,
+            issues__status=Issue.Status.SENT,
+        )
+        .select_related("publication")
+        .annotate(sent=Count("issues"))
+        .order_by("-number")
     )
+    if not volumes:
+        publication = get_object_or_404(Publication, slug=pub, active=True)
+        if volume is not None:
+            raise Http404("No such volume.")
+        context = {"publication": publication, "volumes": [], "current": None, "issues": []}
+        return render(request, "issues/archive.html", context)
+    publication = volumes[0].publication
+    if volume is None:
+        current = volumes[0]
+    else:
+        current = next((v for v in volumes if v.number == volume), None)
+        if current is None:
+            raise Http404("No such volume.")
+    issues = list(
+        Issue.objects.sent().filter(volume=current).prefetch_related(HEADLINES)
+    )
+    estimates = estimated_dates(issues)
     for issue in issues:
-        issue.publication = publication
-    volumes = [(volume, list(group)) for volume, group in groupby(issues, key=lambda i: i.volume)]
-    return render(request, "issues/archive.html", {"publication": publication, "volumes": volumes})
+        issue.publication, issue.volume = publication, current
+        issue.estimated_date = estimates.get(issue.pk)
+    position = volumes.index(current)
+    return render(
+        request,
+        "issues/archive.html",
+        {
+            "publication": publication,
+            "volumes": volumes,
+            "current": current,
+            "issues": issues,
+            "newer": volumes[position - 1] if position > 0 else None,
+            "older": volumes[position + 1] if position + 1 < len(volumes) else None,
+        },
+    )
 
 
 def _issue_urls(mentions: list[Mention]) -> dict[tuple[str, date], str]:
