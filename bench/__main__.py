@@ -164,6 +164,12 @@ def _table(ctx: Context) -> str:
         )
         add("search p99", f"{s['p99_ms']:.1f} ms", "", None)
         add(
+            "search, not kept",
+            f"{s['uncached_requests_per_s']:,.0f} requests/s, p99 {s['uncached_p99_ms']:.1f} ms",
+            "",
+            None,
+        )
+        add(
             "search queries",
             f"{s['queries_per_page']} per page",
             "<= 3",

@@ -327,7 +327,24 @@ def esp_limit(ctx) -> dict:
     return zero
 
 
-def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
+# wrk's request for `vary`: the URL with a parameter no page reads, new each request,
+# so that no response kept for an earlier request answers it.
+_VARY_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, wrk.path .. "&_=RUN-" .. counter)
+end
+"""
+
+
+def _wrk(url: str, seconds: int, connections: int, vary: bool = False) -> tuple[float, float]:
+    script = []
+    if vary:
+        path = procs.ROOT / "var" / "bench" / "vary.lua"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_VARY_LUA.replace("RUN", str(time.time_ns())))
+        script = ["-s", str(path)]
     out = subprocess.run(
         [
             "wrk",
@@ -335,6 +352,7 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
+            *script,
             "-H",
             "Host: 127.0.0.1",
             url,
@@ -352,7 +370,9 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     return rps, p99
 
 
-def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float]:
+def _python_load(
+    url: str, seconds: int, connections: int, vary: bool = False
+) -> tuple[float, float]:
     """A small asyncio load generator, for machines without wrk (it costs more CPU)."""
     import asyncio
     from urllib.parse import urlsplit
@@ -384,10 +404,10 @@ def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float
 
 
 def _served(
-    ctx, path: str, env: dict[str, str], seconds: int, connections: int
+    ctx, path: str, env: dict[str, str], seconds: int, connections: int, vary: bool = False
 ) -> tuple[list[float], list[float], str]:
     """Requests/s and p99 (ms) of each run of GET `path` under gunicorn (2 sync workers),
-    and the load generator's name."""
+    and the load generator's name; with `vary`, each request's URL is a new one."""
     port = procs.free_port()
     server = procs.Child(
         "gunicorn",
@@ -409,7 +429,7 @@ def _served(
         load(url, 2, connections)  # warm both workers
         rates, p99s = [], []
         for _ in range(ctx.runs):
-            rps, p99 = load(url, seconds, connections)
+            rps, p99 = load(url, seconds, connections, vary)
             rates.append(rps)
             p99s.append(p99)
     finally:
@@ -481,11 +501,17 @@ def search(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
     client = Client(HTTP_HOST="127.0.0.1")
     response = client.get(path, secure=True)  # warm: templates and URLs
     assert response.status_code == 200, response.status_code
+    caches["pages"].clear()  # count the queries of a rendered page, then of a kept one
     with CaptureQueriesContext(connection) as queries:
         response = client.get(path, secure=True)
     page = response.content.decode()
     found = re.search(r"of ([\d,]+) for", page)
+    with CaptureQueriesContext(connection) as kept_queries:
+        client.get(path, secure=True)
     env = {**ctx.env, "MONITOR_SEARCH_RATE": "100000000/m"}
+    # every request a new URL: the page rendered each time, as for a query not asked before
+    fresh_rates, fresh_p99s, _ = _served(ctx, path, env, seconds, connections, vary=True)
+    # the same query again and again: the page kept per web process (issues.views)
     rates, p99s, load = _served(ctx, path, env, seconds, connections)
     return figure(
         "search",
@@ -493,7 +519,12 @@ def search(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
         rates,
         p99_ms=round(statistics.median(p99s), 2),
         p99_ms_runs=spread(p99s, 2),
+        uncached_requests_per_s=round(statistics.median(fresh_rates), 1),
+        uncached_p99_ms=round(statistics.median(fresh_p99s), 2),
+        uncached_runs=spread(fresh_rates),
+        page_cache="per web process until the archive changes (issues.search.archive_changed)",
         queries_per_page=len(queries),
+        queries_per_kept_page=len(kept_queries),
         articles=Article.objects.count(),
         query=data.SEARCH_QUERY,
         results=int(found.group(1).replace(",", "")) if found else None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from datetime import date, timedelta
+from itertools import pairwise
 
 from issues.models import Issue
 
@@ -20,7 +21,7 @@ def estimated_dates(issues: Iterable[Issue]) -> dict[int, date]:
     if len(dated) < 2:
         return {}
     pace = statistics.median(
-        (d2 - d1).days / (n2 - n1) for (n1, d1), (n2, d2) in zip(dated, dated[1:]) if n2 > n1
+        (d2 - d1).days / (n2 - n1) for (n1, d1), (n2, d2) in pairwise(dated) if n2 > n1
     )
     estimates = {}
     for issue in issues:

@@ -14,14 +14,17 @@ text and turns only those characters into <mark> elements."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
 from django import forms
+from django.core.cache import cache
 from django.core.validators import RegexValidator
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, IntegerField
 from django.db.models.functions import Coalesce, ExtractYear
 from django.utils.safestring import SafeString, mark_safe
@@ -33,6 +36,10 @@ MAX_QUERY_CHARS = 200
 MAX_WORDS = 10
 MAX_PAGE = 500
 SNIPPET_WORDS = 30
+
+# Result pages are kept per web process under the archive's version, a random token in
+# the shared cache that every change to what the archive shows replaces (archive_changed).
+VERSION_KEY = "archive-version"
 
 _MARK_START, _MARK_END = "\x02", "\x03"
 # A phrase in double quotes, or one word: runs of letters and digits (no underscore).
@@ -327,3 +334,24 @@ def _hit(row: tuple) -> Hit:
         snippet=marked(snippet or ""),
         regions=Article(regions=regions or "").region_list,
     )
+
+
+def page_key(query_string: str) -> str:
+    """The cache key of a search page: the archive's version and the request's query."""
+    version = cache.get_or_set(VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+    digest = hashlib.sha256(query_string.encode()).hexdigest()
+    return f"search:{version}:{digest}"
+
+
+def archive_changed(**kwargs: object) -> None:
+    """What the archive shows may have changed: no search page kept before is served
+    again. The version changes now (this transaction's own reads) and again once the
+    transaction commits, since a page rendered in between saw the old rows. A signal
+    receiver, and called by the workflow when an issue is sent (a queryset update sends
+    no signal)."""
+
+    def change() -> None:
+        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+    change()
+    transaction.on_commit(change)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from itertools import groupby
 
 from csp.decorators import csp_update
 from django.conf import settings
+from django.core.cache import caches
 from django.db.models import Count, OuterRef, Prefetch, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -16,8 +16,8 @@ from django_ratelimit.decorators import ratelimit
 
 from issues import search as archive_search
 from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
-from issues.markdown import IMAGE_SOURCES
 from issues.dating import estimated_dates
+from issues.markdown import IMAGE_SOURCES
 from issues.models import Article, Issue, Publication, Volume
 
 HEADLINES = Prefetch("articles", queryset=Article.objects.only("id", "issue_id", "headline"))
@@ -78,9 +78,7 @@ def archive(request: HttpRequest, pub: str, volume: int | None = None) -> HttpRe
         current = next((v for v in volumes if v.number == volume), None)
         if current is None:
             raise Http404("No such volume.")
-    issues = list(
-        Issue.objects.sent().filter(volume=current).prefetch_related(HEADLINES)
-    )
+    issues = list(Issue.objects.sent().filter(volume=current).prefetch_related(HEADLINES))
     estimates = estimated_dates(issues)
     for issue in issues:
         issue.publication, issue.volume = publication, current
@@ -156,6 +154,11 @@ def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> Ht
     )
 
 
+# Kept until the archive changes (issues.search.archive_changed); the time limit only
+# bounds what a change made around the ORM (a queryset update, SQL) leaves behind.
+SEARCH_PAGE_SECONDS = 600
+
+
 def search_rate(group: str, request: HttpRequest) -> str:
     """django-ratelimit's rate for searches, read when asked (settings.SEARCH_RATE)."""
     return settings.SEARCH_RATE
@@ -166,7 +169,12 @@ def search(request: HttpRequest) -> HttpResponse:
     """The archive's search page: the form, and one page of ranked results.
 
     Two queries: the filters' choices and the results (one more when there are none, to
-    say why). The query and the filters stay in the URL, page links included."""
+    say why); none for a page kept since the archive last changed. The query and the
+    filters stay in the URL, page links included."""
+    key = archive_search.page_key(request.GET.urlencode())
+    kept = caches["pages"].get(key)
+    if kept is not None:
+        return HttpResponse(kept)
     publications, years = archive_search.facets()
     form = archive_search.SearchForm(request.GET or None, publications=publications, years=years)
     results = None
@@ -188,7 +196,7 @@ def search(request: HttpRequest) -> HttpResponse:
             )
         elif not results.hits and archive_search.only_stop_words(found["terms"]):
             message = "Those words are too common to search for; add a more specific one."
-    return render(
+    response = render(
         request,
         "issues/search.html",
         {
@@ -199,3 +207,5 @@ def search(request: HttpRequest) -> HttpResponse:
             "filtered": form.is_bound and form.has_filters(),
         },
     )
+    caches["pages"].set(key, response.content, SEARCH_PAGE_SECONDS)
+    return response

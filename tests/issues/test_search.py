@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from issues import search
 from issues.models import Article, Issue
+from issues.services import issue_mark_sent
 from tests.factories import ArticleFactory, IssueFactory, PublicationFactory, VolumeFactory
 
 SENT = Issue.Status.SENT
@@ -328,3 +329,51 @@ def test_the_fts_table_is_kept_by_triggers(archive):
         "issues_article_fts_update",
     ]
     assert matches == Article.objects.filter(body__icontains="sanction").count() == 3
+
+
+def test_a_result_page_is_kept_until_the_archive_changes(client, archive):
+    first = client.get("/search/", {"q": "sanction"})
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get("/search/", {"q": "sanction"})
+
+    assert archive_queries(queries) == []
+    assert again.content == first.content
+
+
+def test_sending_an_issue_shows_it_in_kept_results_at_once(client, archive):
+    sending = IssueFactory(
+        volume=archive["sanctions"].volume, number=13, status=Issue.Status.SENDING, articles=0
+    )
+    ArticleFactory(issue=sending, body="Fresh sanctions.")
+    assert "/monitor/6/13/" not in results_of(
+        client.get("/search/", {"q": "fresh"}).content.decode()
+    )
+
+    issue_mark_sent(issue=sending)
+
+    assert results_of(client.get("/search/", {"q": "fresh"}).content.decode()) == ["/monitor/6/13/"]
+
+
+def test_a_publication_taken_down_leaves_the_kept_results(client, archive):
+    assert "/fortnight/5/3/" in results_of(client.get("/search/", {"q": "oil"}).content.decode())
+
+    fortnight = archive["oil"].publication
+    fortnight.active = False
+    fortnight.save()
+
+    assert results_of(client.get("/search/", {"q": "oil"}).content.decode()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_version_changes_again_when_the_transaction_commits(client):
+    from django.core.cache import cache
+    from django.db import transaction
+
+    seen = []
+    with transaction.atomic():
+        ArticleFactory(issue=published(), body="Committed later.")
+        seen.append(cache.get(search.VERSION_KEY))
+    seen.append(cache.get(search.VERSION_KEY))
+
+    assert None not in seen
+    assert seen[0] != seen[1]
