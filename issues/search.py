@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django import forms
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.validators import RegexValidator
 from django.db import connection, transaction
 from django.db.models import F, IntegerField
@@ -38,8 +38,11 @@ MAX_PAGE = 500
 SNIPPET_WORDS = 30
 
 # Result pages are kept per web process under the archive's version, a random token in
-# the shared cache that every change to what the archive shows replaces (archive_changed).
+# the shared cache that every change to what the archive shows replaces (archive_changed);
+# the time limit only bounds what a change made around the ORM (a queryset update, SQL)
+# leaves behind.
 VERSION_KEY = "archive-version"
+SEARCH_PAGE_SECONDS = 600
 
 _MARK_START, _MARK_END = "\x02", "\x03"
 # A phrase in double quotes, or one word: runs of letters and digits (no underscore).
@@ -75,10 +78,20 @@ def marked(text: str) -> SafeString:
     )
 
 
-def facets() -> tuple[list[tuple[str, str]], list[int]]:
+def facets(version: str) -> tuple[list[tuple[str, str]], list[int]]:
     """The publications and the years that have sent issues: the filters' choices.
 
-    One query. An issue without a date counts in its volume's year."""
+    One query, kept per web process for the archive's `version`. An issue without a
+    date counts in its volume's year."""
+    key = f"search-facets:{version}"
+    kept = caches["pages"].get(key)
+    if kept is None:
+        kept = _facets()
+        caches["pages"].set(key, kept, SEARCH_PAGE_SECONDS)
+    return kept
+
+
+def _facets() -> tuple[list[tuple[str, str]], list[int]]:
     rows = (
         Issue.objects.published()
         .annotate(
@@ -336,9 +349,13 @@ def _hit(row: tuple) -> Hit:
     )
 
 
-def page_key(query_string: str) -> str:
+def archive_version() -> str:
+    """The archive's version: a token that changes whenever what it shows may have."""
+    return cache.get_or_set(VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
+
+
+def page_key(version: str, query_string: str) -> str:
     """The cache key of a search page: the archive's version and the request's query."""
-    version = cache.get_or_set(VERSION_KEY, lambda: uuid.uuid4().hex, timeout=None)
     digest = hashlib.sha256(query_string.encode()).hexdigest()
     return f"search:{version}:{digest}"
 

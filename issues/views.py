@@ -154,11 +154,6 @@ def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> Ht
     )
 
 
-# Kept until the archive changes (issues.search.archive_changed); the time limit only
-# bounds what a change made around the ORM (a queryset update, SQL) leaves behind.
-SEARCH_PAGE_SECONDS = 600
-
-
 def search_rate(group: str, request: HttpRequest) -> str:
     """django-ratelimit's rate for searches, read when asked (settings.SEARCH_RATE)."""
     return settings.SEARCH_RATE
@@ -168,14 +163,16 @@ def search_rate(group: str, request: HttpRequest) -> str:
 def search(request: HttpRequest) -> HttpResponse:
     """The archive's search page: the form, and one page of ranked results.
 
-    Two queries: the filters' choices and the results (one more when there are none, to
-    say why); none for a page kept since the archive last changed. The query and the
+    Two queries: the filters' choices (kept while the archive does not change) and the
+    results, one more when there are none, to say why; none for a page kept since the
+    archive last changed. The query and the
     filters stay in the URL, page links included."""
-    key = archive_search.page_key(request.GET.urlencode())
+    version = archive_search.archive_version()
+    key = archive_search.page_key(version, request.GET.urlencode())
     kept = caches["pages"].get(key)
     if kept is not None:
         return HttpResponse(kept)
-    publications, years = archive_search.facets()
+    publications, years = archive_search.facets(version)
     form = archive_search.SearchForm(request.GET or None, publications=publications, years=years)
     results = None
     message = ""
@@ -207,5 +204,5 @@ def search(request: HttpRequest) -> HttpResponse:
             "filtered": form.is_bound and form.has_filters(),
         },
     )
-    caches["pages"].set(key, response.content, SEARCH_PAGE_SECONDS)
+    caches["pages"].set(key, response.content, archive_search.SEARCH_PAGE_SECONDS)
     return response
