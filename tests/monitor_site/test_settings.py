@@ -110,6 +110,8 @@ def test_anymail_esp_selects_its_backend(tmp_path):
             "MONITOR_TRUSTED_PROXY_COUNT",
         ),
         ({"DJANGO_DEBUG": "1", "MONITOR_TRUSTED_PROXY_COUNT": "-1"}, "MONITOR_TRUSTED_PROXY_COUNT"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_SEARCH_RATE": "30 a minute"}, "MONITOR_SEARCH_RATE"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_SEARCH_RATE": "0/m"}, "MONITOR_SEARCH_RATE"),
         ({"DJANGO_DEBUG": "1", "MONITOR_CACHE_URL": "memcached://x"}, "MONITOR_CACHE_URL"),
     ],
 )
