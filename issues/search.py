@@ -164,6 +164,7 @@ class SearchForm(forms.Form):
 @dataclass
 class Hit:
     issue: Issue  # with its publication and volume, unsaved: enough for its URL and title
+    url: str  # the article on the issue's page
     headline: SafeString
     snippet: SafeString
     regions: list[str]
@@ -231,7 +232,12 @@ def _filters(*, publication: str, year: int | None, region: str) -> tuple[str, l
     return " AND ".join(sql), params
 
 
-_COLUMNS = "i.id, i.number, i.date, i.title, v.number, v.year, p.slug, p.name, a.regions"
+# The article's place in its issue, as the issue page numbers its sections (#article-N).
+_PLACE = (
+    "(SELECT count(*) FROM issues_article b WHERE b.issue_id = a.issue_id"
+    " AND (b.position < a.position OR b.position = a.position AND b.id <= a.id))"
+)
+_COLUMNS = f"i.id, i.number, i.date, i.title, v.number, v.year, p.slug, p.name, a.regions, {_PLACE}"
 _JOINS = (
     "JOIN issues_issue i ON i.id = a.issue_id "
     "JOIN issues_volume v ON v.id = i.volume_id "
@@ -328,8 +334,8 @@ def only_stop_words(terms: list[list[str]]) -> bool:
 
 
 def _hit(row: tuple) -> Hit:
-    (issue_id, number, issue_date, title, volume, year, slug, name, regions) = row[:9]
-    headline, snippet = row[9], row[10]
+    (issue_id, number, issue_date, title, volume, year, slug, name, regions, place) = row[:10]
+    headline, snippet = row[10], row[11]
     if isinstance(issue_date, str):  # SQLite gives the column's text
         issue_date = date.fromisoformat(issue_date)
     publication = Publication(slug=slug, name=name)
@@ -343,6 +349,7 @@ def _hit(row: tuple) -> Hit:
     )
     return Hit(
         issue=issue,
+        url=f"{issue.get_absolute_url()}#article-{place}",
         headline=marked(headline or ""),
         snippet=marked(snippet or ""),
         regions=Article(regions=regions or "").region_list,

@@ -30,7 +30,7 @@ def archive_queries(queries: CaptureQueriesContext) -> list[dict]:
 
 def results_of(page: str) -> list[str]:
     """The result links of a search page, in order."""
-    return re.findall(r'<h3><a href="([^"]+)"', page)
+    return re.findall(r'<h3><a href="([^"#]+)#article-\d+"', page)
 
 
 @pytest.fixture
@@ -69,6 +69,18 @@ def test_a_word_finds_its_other_forms(client, archive):
     assert "<mark>sanctions</mark>" in page
     assert "<mark>sanctioned</mark>" in page
     assert "/monitor/6/12/" not in page  # a draft is not public
+
+
+def test_a_result_links_to_its_article_on_the_issue_page(client, archive):
+    issue = archive["sanctions"]
+    ArticleFactory(issue=issue, position=0, headline="First", body="Nothing to see.")
+    ArticleFactory(issue=issue, position=5, headline="Last", body="Grain prices.")
+
+    page = client.get("/search/", {"q": "grain"}).content.decode()
+    assert '<h3><a href="/monitor/6/11/#article-3">' in page
+    issue_page = client.get("/monitor/6/11/").content.decode()
+    assert 'id="article-3" aria-labelledby="article-3-title"' in issue_page
+    assert '<h2 id="article-3-title">Last</h2>' in issue_page
 
 
 def test_every_word_must_match(client, archive):
@@ -211,6 +223,7 @@ def test_the_query_is_escaped_where_the_page_repeats_it(client, db):
         ("*", "punctuation alone finds nothing"),
         ("x" * 201, "Use at most 200 characters (this has 201)."),
         (" ".join(["word"] * 11), "Use at most 10 words."),
+        ("sanctions\x00", "Null characters are not allowed."),
     ],
 )
 def test_bad_input_gives_a_message(client, archive, q, message):
