@@ -390,3 +390,20 @@ def test_the_version_changes_again_when_the_transaction_commits(client):
 
     assert None not in seen
     assert seen[0] != seen[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_indexes_the_articles_already_there():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("issues", "0005_publication_tracking_choice")])
+    try:
+        ArticleFactory(issue=published(), body="Prewar sanctions.")  # no index to keep
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+    found = search.search(terms=search.terms("sanction"))
+
+    assert [hit.issue.number for hit in found.hits] == [Issue.objects.get().number]
