@@ -169,6 +169,12 @@ def _table(ctx: Context) -> str:
             "",
             None,
         )
+        for key, label in (
+            ("cpu_ms_per_request", "kept"),
+            ("uncached_cpu_ms_per_request", "not kept"),
+        ):
+            parts = ", ".join(f"{part} {ms:.2f}" for part, ms in s[key].items())
+            add(f"search CPU, {label}", f"{parts} ms/request", "", None)
         add(
             "search queries",
             f"{s['queries_per_page']} per page",

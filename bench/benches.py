@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
@@ -404,10 +405,18 @@ def _python_load(
 
 
 def _served(
-    ctx, path: str, env: dict[str, str], seconds: int, connections: int, vary: bool = False
+    ctx,
+    path: str,
+    env: dict[str, str],
+    seconds: int,
+    connections: int,
+    vary: bool = False,
+    cpu: list[dict[str, float]] | None = None,
 ) -> tuple[list[float], list[float], str]:
     """Requests/s and p99 (ms) of each run of GET `path` under gunicorn (2 sync workers),
-    and the load generator's name; with `vary`, each request's URL is a new one."""
+    and the load generator's name; with `vary`, each request's URL is a new one. With
+    `cpu`, each run appends the CPU ms a request of the web workers: what a request costs
+    them, whatever else the shared machine is doing."""
     port = procs.free_port()
     server = procs.Child(
         "gunicorn",
@@ -429,9 +438,15 @@ def _served(
         load(url, 2, connections)  # warm both workers
         rates, p99s = [], []
         for _ in range(ctx.runs):
+            web = server.children()
+            before = _cpu(web)
             rps, p99 = load(url, seconds, connections, vary)
+            after = _cpu(web)
             rates.append(rps)
             p99s.append(p99)
+            if cpu is not None:
+                spent = sum(after[p] - before[p] for p in web)
+                cpu.append({"web": round(spent * 1000 / (rps * seconds), 2)})
     finally:
         server.stop()
     name = f"wrk -t1 -c{connections}" if load is _wrk else "bench asyncio client"
@@ -510,9 +525,17 @@ def search(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
         client.get(path, secure=True)
     env = {**ctx.env, "MONITOR_SEARCH_RATE": "100000000/m"}
     # every request a new URL: the page rendered each time, as for a query not asked before
-    fresh_rates, fresh_p99s, _ = _served(ctx, path, env, seconds, connections, vary=True)
+    fresh_cpu, kept_cpu = [], []
+    fresh_rates, fresh_p99s, _ = _served(
+        ctx, path, env, seconds, connections, vary=True, cpu=fresh_cpu
+    )
     # the same query again and again: the page kept per web process (issues.views)
-    rates, p99s, load = _served(ctx, path, env, seconds, connections)
+    rates, p99s, load = _served(ctx, path, env, seconds, connections, cpu=kept_cpu)
+
+    def median_cpu(runs: list[dict[str, float]]) -> dict[str, float]:
+        return {part: statistics.median(run[part] for run in runs) for part in runs[0]}
+
+    fresh_ms, kept_ms = median_cpu(fresh_cpu), median_cpu(kept_cpu)
     return figure(
         "search",
         "requests_per_s",
@@ -522,6 +545,10 @@ def search(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
         uncached_requests_per_s=round(statistics.median(fresh_rates), 1),
         uncached_p99_ms=round(statistics.median(fresh_p99s), 2),
         uncached_runs=spread(fresh_rates),
+        # the web workers' CPU ms a request (PostgreSQL's and Redis's come on top)
+        cpu_ms_per_request=kept_ms,
+        uncached_cpu_ms_per_request=fresh_ms,
+        load_average=round(os.getloadavg()[0], 1),
         page_cache="per web process until the archive changes (issues.search.archive_changed)",
         queries_per_page=len(queries),
         queries_per_kept_page=len(kept_queries),
