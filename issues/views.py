@@ -165,8 +165,8 @@ def search(request: HttpRequest) -> HttpResponse:
 
     Two queries: the filters' choices (kept while the archive does not change) and the
     results, one more when there are none, to say why; none for a page kept since the
-    archive last changed. The query and the
-    filters stay in the URL, page links included."""
+    archive last changed. The query and the filters stay in the URL, page links
+    included."""
     version = archive_search.archive_version()
     key = archive_search.page_key(version, request.GET.urlencode())
     kept = caches["pages"].get(key)
