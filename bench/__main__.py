@@ -21,6 +21,7 @@ ORDER = (
     "render",
     "fanout",
     "archive",
+    "search",
     "smtp_limit",
     "smtp",
     "smtp_real",
@@ -29,6 +30,10 @@ ORDER = (
     "esp_batch_real",
     "peer",
 )
+
+
+# Benches that need no subscribers: making 100,000 of them is skipped when only these run.
+READERLESS = {"render", "archive", "search"}
 
 
 @dataclass
@@ -149,6 +154,33 @@ def _table(ctx: Context) -> str:
             "<= 6",
             a["queries_per_page"] <= 6,
         )
+    if "search" in r:
+        s = r["search"]
+        add(
+            "search",
+            f"{s['requests_per_s']:,.0f} requests/s",
+            ">= 500",
+            s["requests_per_s"] >= 500,
+        )
+        add("search p99", f"{s['p99_ms']:.1f} ms", "", None)
+        add(
+            "search, not kept",
+            f"{s['uncached_requests_per_s']:,.0f} requests/s, p99 {s['uncached_p99_ms']:.1f} ms",
+            "",
+            None,
+        )
+        for key, label in (
+            ("cpu_ms_per_request", "kept"),
+            ("uncached_cpu_ms_per_request", "not kept"),
+        ):
+            parts = ", ".join(f"{part} {ms:.2f}" for part, ms in s[key].items())
+            add(f"search CPU, {label}", f"{parts} ms/request", "", None)
+        add(
+            "search queries",
+            f"{s['queries_per_page']} per page",
+            "<= 3",
+            s["queries_per_page"] <= 3,
+        )
     if "peer" in r:
         p = r["peer"]
         add(
@@ -205,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
         _purge_queues()
         data.migrate()
         ctx.issue = data.seed_issue()
-        data.make_subscribers(ctx.issue.publication, max(100_000, *ctx.sizes, ctx.peer_n))
+        if set(chosen) - READERLESS:
+            data.make_subscribers(ctx.issue.publication, max(100_000, *ctx.sizes, ctx.peer_n))
         funcs = {
             "render": benches.render,
             "fanout": benches.fanout,
             "archive": benches.archive,
+            "search": benches.search,
             "smtp_limit": benches.smtp_limit,
             "smtp": benches.smtp,
             "smtp_real": benches.smtp_real,

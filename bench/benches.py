@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
@@ -327,7 +328,24 @@ def esp_limit(ctx) -> dict:
     return zero
 
 
-def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
+# wrk's request for `vary`: the URL with a parameter no page reads, new each request,
+# so that no response kept for an earlier request answers it.
+_VARY_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, wrk.path .. "&_=RUN-" .. counter)
+end
+"""
+
+
+def _wrk(url: str, seconds: int, connections: int, vary: bool = False) -> tuple[float, float]:
+    script = []
+    if vary:
+        path = procs.ROOT / "var" / "bench" / "vary.lua"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(_VARY_LUA.replace("RUN", str(time.time_ns())))
+        script = ["-s", str(path)]
     out = subprocess.run(
         [
             "wrk",
@@ -335,6 +353,7 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
             f"-c{connections}",
             f"-d{seconds}s",
             "--latency",
+            *script,
             "-H",
             "Host: 127.0.0.1",
             url,
@@ -352,15 +371,16 @@ def _wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     return rps, p99
 
 
-def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float]:
+def _python_load(
+    url: str, seconds: int, connections: int, vary: bool = False
+) -> tuple[float, float]:
     """A small asyncio load generator, for machines without wrk (it costs more CPU)."""
     import asyncio
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    request = (
-        f"GET {parts.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    ).encode()
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    request = (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").encode()
     latencies: list[float] = []
 
     async def client(stop: float) -> None:
@@ -384,27 +404,19 @@ def _python_load(url: str, seconds: int, connections: int) -> tuple[float, float
     return len(latencies) / elapsed, latencies[int(len(latencies) * 0.99)] * 1000
 
 
-def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
-    """The issue page under gunicorn (2 sync workers) and a local load generator."""
-    issue = ctx.issue
-    data.reset_issue(issue)
-    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
-    issue.refresh_from_db()
-    path = issue.get_absolute_url()
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=procs.ROOT,
-        env=ctx.env,
-        check=True,
-    )
-    client = Client(HTTP_HOST="127.0.0.1")
-    client.get(path, secure=True)  # warm: the first request loads templates and URLs
-    caches["pages"].clear()  # count the queries of a rendered page, not a cached one
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(path, secure=True)
-    with CaptureQueriesContext(connection) as cached_queries:
-        client.get(path, secure=True)
-    assert response.status_code == 200, response.status_code
+def _served(
+    ctx,
+    path: str,
+    env: dict[str, str],
+    seconds: int,
+    connections: int,
+    vary: bool = False,
+    cpu: list[dict[str, float]] | None = None,
+) -> tuple[list[float], list[float], str]:
+    """Requests/s and p99 (ms) of each run of GET `path` under gunicorn (2 sync workers),
+    and the load generator's name; with `vary`, each request's URL is a new one. With
+    `cpu`, each run appends the CPU ms a request of the web workers: what a request costs
+    them, whatever else the shared machine is doing."""
     port = procs.free_port()
     server = procs.Child(
         "gunicorn",
@@ -417,7 +429,7 @@ def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
             "--error-logfile=-",
             "monitor_site.wsgi:application",
         ],
-        ctx.env,
+        env,
     )
     try:
         procs.wait_port(port, server.proc)
@@ -426,11 +438,47 @@ def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
         load(url, 2, connections)  # warm both workers
         rates, p99s = [], []
         for _ in range(ctx.runs):
-            rps, p99 = load(url, seconds, connections)
+            web = server.children()
+            before = _cpu(web)
+            rps, p99 = load(url, seconds, connections, vary)
+            after = _cpu(web)
             rates.append(rps)
             p99s.append(p99)
+            if cpu is not None:
+                spent = sum(after[p] - before[p] for p in web)
+                cpu.append({"web": round(spent * 1000 / (rps * seconds), 2)})
     finally:
         server.stop()
+    name = f"wrk -t1 -c{connections}" if load is _wrk else "bench asyncio client"
+    return rates, p99s, name
+
+
+def _collectstatic(ctx) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=procs.ROOT,
+        env=ctx.env,
+        check=True,
+    )
+
+
+def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
+    """The issue page under gunicorn (2 sync workers) and a local load generator."""
+    issue = ctx.issue
+    data.reset_issue(issue)
+    Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.SENT)
+    issue.refresh_from_db()
+    path = issue.get_absolute_url()
+    _collectstatic(ctx)
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.get(path, secure=True)  # warm: the first request loads templates and URLs
+    caches["pages"].clear()  # count the queries of a rendered page, not a cached one
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, secure=True)
+    with CaptureQueriesContext(connection) as cached_queries:
+        client.get(path, secure=True)
+    assert response.status_code == 200, response.status_code
+    rates, p99s, load = _served(ctx, path, ctx.env, seconds, connections)
     Issue.objects.filter(pk=issue.pk).update(status=Issue.Status.APPROVED)
     return figure(
         "archive",
@@ -443,7 +491,74 @@ def archive(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
         page_cache="per web process, 60 s (issues.views.ISSUE_PAGE_SECONDS)",
         page_bytes=len(response.content),
         server="gunicorn, 2 sync workers",
-        load_generator=f"wrk -t1 -c{connections}" if load is _wrk else "bench asyncio client",
+        load_generator=load,
+        seconds_per_run=seconds,
+        url_path=path,
+        debug=settings.DEBUG,
+    )
+
+
+def search(ctx, *, seconds: int = 10, connections: int = 8) -> dict:
+    """A three-word query over N archived articles (N the first of --sizes; the query is
+    bench.data.SEARCH_QUERY), its first page of results under gunicorn (2 sync workers),
+    the rate limit counting every request but set high enough for one client's load."""
+    from urllib.parse import urlencode
+
+    from issues.models import Article
+
+    n = ctx.sizes[0]
+    archive_started = time.perf_counter()
+    if not Article.objects.filter(issue__publication__slug="bench-archive").exists():
+        data.make_search_archive(n)
+    archive_seconds = time.perf_counter() - archive_started
+    _collectstatic(ctx)
+    path = "/search/?" + urlencode({"q": data.SEARCH_QUERY})
+    client = Client(HTTP_HOST="127.0.0.1")
+    response = client.get(path, secure=True)  # warm: templates and URLs
+    assert response.status_code == 200, response.status_code
+    caches["pages"].clear()  # count the queries of a rendered page, then of a kept one
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path, secure=True)
+    page = response.content.decode()
+    found = re.search(r"of ([\d,]+) for", page)
+    with CaptureQueriesContext(connection) as kept_queries:
+        client.get(path, secure=True)
+    env = {**ctx.env, "MONITOR_SEARCH_RATE": "100000000/m"}
+    # every request a new URL: the page rendered each time, as for a query not asked before
+    fresh_cpu, kept_cpu = [], []
+    fresh_rates, fresh_p99s, _ = _served(
+        ctx, path, env, seconds, connections, vary=True, cpu=fresh_cpu
+    )
+    # the same query again and again: the page kept per web process (issues.views)
+    rates, p99s, load = _served(ctx, path, env, seconds, connections, cpu=kept_cpu)
+
+    def median_cpu(runs: list[dict[str, float]]) -> dict[str, float]:
+        return {part: statistics.median(run[part] for run in runs) for part in runs[0]}
+
+    fresh_ms, kept_ms = median_cpu(fresh_cpu), median_cpu(kept_cpu)
+    return figure(
+        "search",
+        "requests_per_s",
+        rates,
+        p99_ms=round(statistics.median(p99s), 2),
+        p99_ms_runs=spread(p99s, 2),
+        uncached_requests_per_s=round(statistics.median(fresh_rates), 1),
+        uncached_p99_ms=round(statistics.median(fresh_p99s), 2),
+        uncached_runs=spread(fresh_rates),
+        # the web workers' CPU ms a request (PostgreSQL's and Redis's come on top)
+        cpu_ms_per_request=kept_ms,
+        uncached_cpu_ms_per_request=fresh_ms,
+        load_average=round(os.getloadavg()[0], 1),
+        page_cache="per web process until the archive changes (issues.search.archive_changed)",
+        queries_per_page=len(queries),
+        queries_per_kept_page=len(kept_queries),
+        articles=Article.objects.count(),
+        query=data.SEARCH_QUERY,
+        results=int(found.group(1).replace(",", "")) if found else None,
+        page_bytes=len(response.content),
+        archive_build_seconds=round(archive_seconds, 1),
+        server="gunicorn, 2 sync workers",
+        load_generator=load,
         seconds_per_run=seconds,
         url_path=path,
         debug=settings.DEBUG,

@@ -102,3 +102,76 @@ def checkpoint() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("CHECKPOINT")
+
+
+# The search bench's archive: articles of ~300 words drawn from a Zipf-like vocabulary,
+# with the query's three words in given shares of them, so that the query's hits are a
+# known, realistic fraction (about 1 in 100 articles holds all three).
+SEARCH_QUERY = "russian oil sanctions"
+SEARCH_SHARES = {"russian": 0.4, "oil": 0.2, "sanctions": 0.15}
+REGIONS = ("Russia", "Ukraine", "Belarus", "Caucasus", "Central Asia", "Baltics", "Moldova")
+_SYLLABLES = "ka lo mir va do ne sta ri po gra zov ti ber an el mon tu sha kor vi len ost pra"
+_SYLLABLES += " dal mu gen tor is lav ek ru sen bal dor"
+
+
+def make_search_archive(count: int, *, per_issue: int = 5) -> Publication:
+    """`count` articles in sent issues of a publication of their own ("Bench Archive"),
+    `per_issue` to an issue, a volume a year from 1995, issues on weekdays."""
+    import random
+    from datetime import date, timedelta
+
+    from issues.models import Article, Volume
+
+    rng = random.Random(18)
+    syllables = _SYLLABLES.split()
+    words = ["".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))) for _ in range(6000)]
+    weights = [1 / (rank + 1) for rank in range(len(words))]
+    publication, _ = Publication.objects.get_or_create(
+        slug="bench-archive", defaults={"name": "Bench Archive"}
+    )
+    issues_needed = -(-count // per_issue)
+    per_year = 250
+    day = date(1995, 1, 2)
+    volumes = {}
+    issues = []
+    for n in range(issues_needed):
+        year_index = n // per_year
+        if year_index not in volumes:
+            volumes[year_index] = Volume.objects.create(
+                publication=publication, number=year_index + 1, year=1995 + year_index
+            )
+        while day.weekday() > 4:
+            day += timedelta(days=1)
+        issues.append(
+            Issue(
+                publication=publication,
+                volume=volumes[year_index],
+                number=n % per_year + 1,
+                date=day,
+                status=Issue.Status.SENT,
+            )
+        )
+        day += timedelta(days=1)
+    issues = Issue.objects.bulk_create(issues, batch_size=1000)
+
+    def body() -> str:
+        text = rng.choices(words, weights, k=300)
+        for word, share in SEARCH_SHARES.items():
+            if rng.random() < share:
+                text.insert(rng.randrange(len(text)), word)
+        sentences = [" ".join(text[i : i + 15]).capitalize() + "." for i in range(0, 300, 15)]
+        return "\n\n".join(" ".join(sentences[i : i + 5]) for i in range(0, len(sentences), 5))
+
+    articles = (
+        Article(
+            issue=issues[n // per_issue],
+            position=n % per_issue,
+            headline=" ".join(rng.choices(words, weights, k=6)).capitalize(),
+            body=body(),
+            regions=", ".join(rng.sample(REGIONS, rng.randint(1, 2))),
+        )
+        for n in range(count)
+    )
+    Article.objects.bulk_create(articles, batch_size=1000)  # the database indexes them
+    analyze()
+    return publication

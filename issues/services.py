@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from issues.models import Issue, IssueEvent
+from issues.search import archive_changed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -73,6 +74,8 @@ def _transition(
         from_status = locked.status
         fields = {"status": target, "updated_at": timezone.now(), **(changes or {})}
         Issue.objects.filter(pk=locked.pk).update(**fields)
+        if target == Status.SENT:
+            archive_changed()  # the update sends no signal; the archive gains an issue
         IssueEvent.objects.create(
             issue=locked,
             from_status=from_status,

@@ -27,5 +27,6 @@ urlpatterns = [
     path("search/", views.search, name="search"),
     path("<pub:pub>/", views.archive, name="archive"),
     path("<pub:pub>/feed/", IssueFeed(), name="feed"),
+    path("<pub:pub>/<int:volume>/", views.archive, name="volume"),
     path("<pub:pub>/<int:volume>/<int:number>/", views.issue_detail, name="issue"),
 ]

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import html
-import re
-from dataclasses import dataclass
 from datetime import date
-from itertools import groupby
 
 from csp.decorators import csp_update
 from django.conf import settings
-from django.db.models import OuterRef, Prefetch, Q, Subquery
-from django.http import HttpRequest, HttpResponse
+from django.core.cache import caches
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import mark_safe
 from django.views.decorators.cache import cache_page
+from django_ratelimit.decorators import ratelimit
 
+from issues import search as archive_search
 from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
+from issues.dating import estimated_dates
 from issues.markdown import IMAGE_SOURCES
-from issues.models import Article, Issue, Publication
+from issues.models import Article, Issue, Publication, Volume
 
-SEARCH_LIMIT = 50
-SNIPPET_WORDS = 30
 HEADLINES = Prefetch("articles", queryset=Article.objects.only("id", "issue_id", "headline"))
 
 
@@ -52,19 +50,52 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "issues/home.html", {"publications": publications})
 
 
-def archive(request: HttpRequest, pub: str) -> HttpResponse:
-    """Every sent issue of a publication, grouped by volume. Three queries."""
-    publication = get_object_or_404(Publication, slug=pub, active=True)
-    issues = list(
-        Issue.objects.sent()
-        .filter(publication=publication)
-        .select_related("volume")
-        .prefetch_related(HEADLINES)
+def archive(request: HttpRequest, pub: str, volume: int | None = None) -> HttpResponse:
+    """A publication's sent issues, one volume a page (the latest first), with links to
+    the other volumes and each issue's date, estimated where it is missing.
+
+    Three queries: the volumes, the volume's issues, their headlines."""
+    volumes = list(
+        Volume.objects.filter(
+            publication__slug=pub,
+            publication__active=True,
+            issues__status=Issue.Status.SENT,
+        )
+        .select_related("publication")
+        .annotate(sent=Count("issues"))
+        .order_by("-number")
     )
+    if not volumes:
+        publication = get_object_or_404(Publication, slug=pub, active=True)
+        if volume is not None:
+            raise Http404("No such volume.")
+        context = {"publication": publication, "volumes": [], "current": None, "issues": []}
+        return render(request, "issues/archive.html", context)
+    publication = volumes[0].publication
+    if volume is None:
+        current = volumes[0]
+    else:
+        current = next((v for v in volumes if v.number == volume), None)
+        if current is None:
+            raise Http404("No such volume.")
+    issues = list(Issue.objects.sent().filter(volume=current).prefetch_related(HEADLINES))
+    estimates = estimated_dates(issues)
     for issue in issues:
-        issue.publication = publication
-    volumes = [(volume, list(group)) for volume, group in groupby(issues, key=lambda i: i.volume)]
-    return render(request, "issues/archive.html", {"publication": publication, "volumes": volumes})
+        issue.publication, issue.volume = publication, current
+        issue.estimated_date = estimates.get(issue.pk)
+    position = volumes.index(current)
+    return render(
+        request,
+        "issues/archive.html",
+        {
+            "publication": publication,
+            "volumes": volumes,
+            "current": current,
+            "issues": issues,
+            "newer": volumes[position - 1] if position > 0 else None,
+            "older": volumes[position + 1] if position + 1 < len(volumes) else None,
+        },
+    )
 
 
 def _issue_urls(mentions: list[Mention]) -> dict[tuple[str, date], str]:
@@ -123,95 +154,55 @@ def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> Ht
     )
 
 
-@dataclass
-class SearchResult:
-    article: Article
-    snippet: SafeString
+def search_rate(group: str, request: HttpRequest) -> str:
+    """django-ratelimit's rate for searches, read when asked (settings.SEARCH_RATE)."""
+    return settings.SEARCH_RATE
 
 
-_MARK_START, _MARK_END = "\x02", "\x03"
-_MD_ESCAPE = re.compile(r"\\([\\`*_\[\]#>+\-.)!])")
-
-
-def _marked(text: str) -> SafeString:
-    """Escape a snippet, then turn the match markers into <mark> elements."""
-    text = html.escape(_MD_ESCAPE.sub(r"\1", text))
-    return mark_safe(  # noqa: S308 - escaped just above
-        text.replace(_MARK_START, "<mark>").replace(_MARK_END, "</mark>")
-    )
-
-
-def _simple_snippet(body: str, words: list[str]) -> SafeString:
-    tokens = body.split()
-    lowered = [t.lower() for t in tokens]
-    hit = next((i for i, t in enumerate(lowered) if any(w in t for w in words)), 0)
-    start = max(0, hit - SNIPPET_WORDS // 3)
-    chosen = tokens[start : start + SNIPPET_WORDS]
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-    text = " ".join(chosen)
-    text = pattern.sub(lambda m: f"{_MARK_START}{m[0]}{_MARK_END}", text)
-    prefix = "… " if start else ""
-    suffix = " …" if start + SNIPPET_WORDS < len(tokens) else ""
-    return _marked(prefix + text + suffix)
-
-
-def _search(q: str) -> list[SearchResult]:
-    articles = Article.objects.filter(
-        issue__status=Issue.Status.SENT, issue__publication__active=True
-    ).select_related("issue__publication", "issue__volume")
-    if settings.USING_POSTGRES:
-        from django.contrib.postgres.search import (
-            SearchHeadline,
-            SearchQuery,
-            SearchRank,
-            SearchVector,
-        )
-
-        vector = (
-            SearchVector("headline", weight="A", config="english")
-            + SearchVector("summary", weight="B", config="english")
-            + SearchVector("body", weight="C", config="english")
-        )
-        query = SearchQuery(q, search_type="websearch", config="english")
-        found = (
-            articles.annotate(document=vector)
-            .filter(document=query)
-            .annotate(
-                rank=SearchRank(vector, query),
-                snippet=SearchHeadline(
-                    "body",
-                    query,
-                    config="english",
-                    start_sel=_MARK_START,
-                    stop_sel=_MARK_END,
-                    max_words=SNIPPET_WORDS,
-                    min_words=SNIPPET_WORDS // 2,
-                ),
-            )
-            .order_by("-rank", "-issue__date", "-issue__id")[:SEARCH_LIMIT]
-        )
-        return [SearchResult(a, _marked(a.snippet)) for a in found]
-
-    words = [w.lower() for w in re.findall(r"\w+", q)][:10]
-    if not words:
-        return []
-    condition = Q()
-    for word in words:
-        condition &= (
-            Q(headline__icontains=word) | Q(summary__icontains=word) | Q(body__icontains=word)
-        )
-    found = articles.filter(condition).order_by(
-        "-issue__date", "-issue__volume__number", "-issue__number"
-    )[:SEARCH_LIMIT]
-    return [SearchResult(a, _simple_snippet(a.body, words)) for a in found]
-
-
+@ratelimit(key="ip", rate=search_rate, method="GET", block=True)
 def search(request: HttpRequest) -> HttpResponse:
-    """Full-text search over sent issues: PostgreSQL's on PostgreSQL, words in SQLite."""
-    q = " ".join(request.GET.get("q", "").split())[:200]
-    results = _search(q) if q else []
-    return render(
+    """The archive's search page: the form, and one page of ranked results.
+
+    Two queries: the filters' choices (kept while the archive does not change) and the
+    results, one more when there are none, to say why; none for a page kept since the
+    archive last changed. The query and the filters stay in the URL, page links
+    included."""
+    version = archive_search.archive_version()
+    key = archive_search.page_key(version, request.GET.urlencode())
+    kept = caches["pages"].get(key)
+    if kept is not None:
+        return HttpResponse(kept)
+    publications, years = archive_search.facets(version)
+    form = archive_search.SearchForm(request.GET or None, publications=publications, years=years)
+    results = None
+    message = ""
+    if form.is_bound and form.is_valid() and form.cleaned_data["q"]:
+        found = form.cleaned_data
+        page = found["page"] or 1
+        query = {
+            "terms": found["terms"],
+            "publication": found["publication"],
+            "year": found["year"],
+            "region": found["region"],
+        }
+        results = archive_search.search(**query, page=page)
+        if not results.hits and page > 1:
+            total = archive_search.search(**query).total
+            message = f"There is no page {page} of these results" + (
+                f"; they end on page {archive_search.page_count(total)}." if total else "."
+            )
+        elif not results.hits and archive_search.only_stop_words(found["terms"]):
+            message = "Those words are too common to search for; add a more specific one."
+    response = render(
         request,
         "issues/search.html",
-        {"q": q, "results": results, "limit": SEARCH_LIMIT},
+        {
+            "form": form,
+            "q": form.cleaned_data.get("q", "") if form.is_bound else "",
+            "results": results,
+            "message": message,
+            "filtered": form.is_bound and form.has_filters(),
+        },
     )
+    caches["pages"].set(key, response.content, archive_search.SEARCH_PAGE_SECONDS)
+    return response

@@ -469,6 +469,12 @@ IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "monitor_site.views.ratelimited"
 RATELIMIT_IP_META_KEY = "monitor_site.clientip.ratelimit_ip"
+# Archive searches per client address (django-ratelimit's "count/period", s m h d).
+SEARCH_RATE = os.environ.get("MONITOR_SEARCH_RATE", "").strip() or "30/m"
+if not re.fullmatch(r"[1-9]\d*/\d*[smhd]", SEARCH_RATE):
+    raise ImproperlyConfigured(
+        f"MONITOR_SEARCH_RATE must look like 30/m (a count per s, m, h or d); got {SEARCH_RATE!r}"
+    )
 
 LOGIN_URL = "admin:login"
 AXES_VERBOSE = False

@@ -4,13 +4,14 @@ sends: what the validity, accessibility and deliverability checks look at."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import time_machine
 from django.utils import timezone
 
 from delivery.rendering import Recipient, RenderedIssue
+from issues.models import Article, Issue, Volume
 from subscriptions import emails, tokens
 from subscriptions.models import ContactMessage, Subscriber, Subscription
 from tests.helpers import confirm_path
@@ -28,6 +29,22 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
     """The pages, with the readers they need. Run in this order: a POST may change what
     a later page shows."""
     monitor = newsroom["monitor"]
+    # an earlier volume: an archive page of its own, and more results than a search page
+    earlier = Volume.objects.create(publication=monitor, number=5, year=1999)
+    for number in range(1, 26):
+        issue = Issue.objects.create(
+            publication=monitor,
+            volume=earlier,
+            number=number,
+            date=date(1999, 11, 1) + timedelta(days=number),
+            status=Issue.Status.SENT,
+        )
+        Article.objects.create(
+            issue=issue,
+            headline=f"Minsk, week {number}",
+            body="Lukashenka met the union council again.",
+            regions="Belarus",
+        )
     pending = Subscriber.objects.create(email="pending@example.org", name="Pat Pending")
     Subscription.objects.create(subscriber=pending, publication=monitor)
     reader = Subscriber.objects.create(email="reader@example.org", name="Ray Reader")
@@ -64,10 +81,13 @@ def public_pages(newsroom: dict[str, Any]) -> list[PublicPage]:
     return [
         PublicPage("home", "/"),
         PublicPage("archive", monitor.get_absolute_url()),
+        PublicPage("archive: an earlier volume", "/monitor/5/"),
         PublicPage("issue: the seed", back_issue.get_absolute_url()),
         PublicPage("issue: Markdown articles", markdown.get_absolute_url()),
         PublicPage("search: results", "/search/?q=Lukashenka"),
         PublicPage("search: nothing found", "/search/?q=nothingmatchesthis"),
+        PublicPage("search: filtered, page 2", "/search/?q=Lukashenka&region=Belarus&page=2"),
+        PublicPage("search: bad input", "/search/?q=%22*&year=1066"),
         PublicPage("subscribe", "/subscribe/"),
         PublicPage("subscribe: errors", "/subscribe/", 400, {"email": "not-an-address"}),
         PublicPage(

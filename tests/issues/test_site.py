@@ -178,43 +178,6 @@ def test_feed_is_valid_atom_of_sent_issues(client, seed, django_assert_num_queri
     assert "Posakhau" in entry.find(f"{ATOM}summary").text
 
 
-def test_search_finds_a_name_from_the_body(client, seed, django_assert_max_num_queries):
-    with django_assert_max_num_queries(2):
-        response = client.get("/search/", {"q": "Posakhau"})
-
-    page = response.content.decode()
-    assert 'href="/monitor/6/11/"' in page
-    assert "<mark>Posakhau</mark>" in page
-
-
-def test_search_does_not_find_a_drafted_issue(client, seed):
-    draft = Issue.objects.create(publication=seed.publication, volume=seed.volume, number=12)
-    Article.objects.create(issue=draft, body="Zhvaniashvili spoke in Tbilisi.")
-
-    page = client.get("/search/", {"q": "Zhvaniashvili"}).content.decode()
-
-    assert "No results" in page
-    assert "/monitor/6/12/" not in page
-
-
-def test_search_escapes_the_query_and_the_snippet(client, seed):
-    issue = Issue.objects.create(
-        publication=seed.publication, volume=seed.volume, number=12, status=Issue.Status.SENT
-    )
-    Article.objects.create(issue=issue, body="Kasyanov said <script>alert(1)</script> twice.")
-
-    page = client.get("/search/", {"q": "Kasyanov <b>"}).content.decode()
-
-    assert "<script>alert(1)" not in page
-    assert "<b>" not in page
-
-
-def test_empty_search_shows_the_form_without_querying(client, db, django_assert_num_queries):
-    with django_assert_num_queries(0):
-        response = client.get("/search/")
-    assert 'role="search"' in response.content.decode()
-
-
 @pytest.mark.parametrize(
     "path", ["/subscribe/", "/unsubscribe/x/", "/preferences/", "/contact/", "/search/"]
 )

@@ -119,6 +119,8 @@ def test_the_time_zone_comes_from_the_environment(tmp_path):
             "MONITOR_TRUSTED_PROXY_COUNT",
         ),
         ({"DJANGO_DEBUG": "1", "MONITOR_TRUSTED_PROXY_COUNT": "-1"}, "MONITOR_TRUSTED_PROXY_COUNT"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_SEARCH_RATE": "30 a minute"}, "MONITOR_SEARCH_RATE"),
+        ({"DJANGO_DEBUG": "1", "MONITOR_SEARCH_RATE": "0/m"}, "MONITOR_SEARCH_RATE"),
         ({"DJANGO_DEBUG": "1", "MONITOR_CACHE_URL": "memcached://x"}, "MONITOR_CACHE_URL"),
         ({"DJANGO_DEBUG": "1", "MONITOR_BOUNCE_DOMAIN": "bounces_here"}, "MONITOR_BOUNCE_DOMAIN"),
         (
