@@ -11,13 +11,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import F
 
-from delivery.claim import rows_claim
-from delivery.dispatch import chunk_size, dispatch, finish_if_done
+from delivery.claim import Claim, rows_claim
+from delivery.dispatch import chunk_size, dispatch, finish_if_done, wake_when_due
 from delivery.lanes import Lanes
 from delivery.models import Delivery, SendJob
 from delivery.rate import reserve
-from delivery.record import outcomes_record
+from delivery.record import outcomes_record, with_reconnect
 from delivery.rendering import Recipient, RenderedIssue, rendered_issue
 from delivery.transports import Batch, Outcome, names_needed, transport
 from issues.models import Issue
@@ -30,6 +31,8 @@ Status = Delivery.Status
 RECORD_EVERY = 100
 RECORD_SECONDS = 1.0
 NO_LANE_LEFT = "No connection to the mail system was left to send it."
+CANCELLED_BEFORE_SENDING = "Cancelled before sending."
+LOST = "lost"  # what `_send` says when the chunk no longer holds all its rows
 
 
 @dataclass
@@ -39,6 +42,7 @@ class ChunkResult:
     retried: int = 0
     failed: int = 0
     skipped: int = 0
+    given_back: int = 0  # claimed, unsent, given back on a pause or a cancel
 
 
 def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
@@ -55,11 +59,25 @@ def chunk_send(*, issue_id: int, lo: int, hi: int) -> ChunkResult:
             return result
         # Fewer rows than a chunk, or a range no longer than one: nothing is left in it.
         size = chunk_size(job.issue.publication.messages_per_second)
-        if _send_claimed(job.issue, lo, hi, size, result) < size or hi - lo < size:
+        claimed = _send_claimed(job.issue, lo, hi, size, result)
+        if result.given_back:
+            return result
+        if claimed < size or hi - lo < size:
             break
-    if not dispatch(issue_id=issue_id, chunks=1, size=size):
-        finish_if_done(issue_id=issue_id)
+    if not dispatch(issue_id=issue_id, chunks=1, size=size) and not finish_if_done(
+        issue_id=issue_id
+    ):
+        wake_when_due(issue_id)
     return result
+
+
+def look_again(*, issue_id: int) -> int:
+    """Hand out what is due of the issue; with nothing to hand out, finish it, or plan
+    a look for when its first retry falls due. Returns the number of tasks enqueued."""
+    handed = dispatch(issue_id=issue_id)
+    if not handed and not finish_if_done(issue_id=issue_id):
+        wake_when_due(issue_id)
+    return handed
 
 
 def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult) -> int:
@@ -92,17 +110,41 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
     if batch:
         attempts = {row[0]: row[2] for row in claim.rows}
         held = {delivery_id for delivery_id, _ in batch}
-        outcome = _send(
+        outcome, state = _send(
             issue,
             rendered,
             batch,
-            renew=claim.renew,
+            renew=lambda: with_reconnect(claim.renew) >= len(held),
             record=lambda part: outcomes_record(issue.pk, claim.mine, part, attempts, held),
+            state=lambda: with_reconnect(lambda: job_state(issue.pk)),
         )
         result.sent += len(outcome.sent)
         result.retried += len(outcome.retry)
         result.failed += len(outcome.failed)
+        if state != SendJob.State.RUNNING:
+            result.given_back = rows_give_back(claim, state)
     return claim.claimed
+
+
+def job_state(issue_id: int) -> str | None:
+    """The send's state as it is now (an editor may have paused or cancelled it)."""
+    return SendJob.objects.filter(issue_id=issue_id).values_list("state", flat=True).first()
+
+
+def rows_give_back(claim: Claim, state: str | None) -> int:
+    """The rows of a paused or cancelled send (or one whose rows were taken back) that
+    this chunk claimed and did not send: cancelled, or queued again with their attempt
+    back. Returns how many."""
+    unsent = claim.mine.filter(status=Status.SENDING)
+    free = {"claim": None, "lease_until": None, "enqueued_at": None}
+    if state != SendJob.State.CANCELLED:
+        return unsent.update(status=Status.QUEUED, attempts=F("attempts") - 1, **free)
+    return unsent.update(
+        status=Status.CANCELLED,
+        attempts=F("attempts") - 1,
+        last_error=CANCELLED_BEFORE_SENDING,
+        **free,
+    )
 
 
 def _steps(units: list[Batch], size: int) -> Iterator[list[Batch]]:
@@ -124,17 +166,21 @@ def _send(
     rendered: RenderedIssue,
     batch: list[tuple[int, Recipient]],
     *,
-    renew: Callable[[], object],
+    renew: Callable[[], bool],
     record: Callable[[Outcome], None],
-) -> Outcome:
+    state: Callable[[], str | None],
+) -> tuple[Outcome, str | None]:
     """Send a claimed chunk through several transports at once (`lanes`), with no
     transaction open, recording outcomes as they come: at least every RECORD_EVERY
     messages (a transport's step, if larger: an ESP's batch goes whole or not at all)
     or RECORD_SECONDS, so that a worker killed mid-chunk leaves about that many
     messages sent and unrecorded, to be sent again.
 
-    Between steps is the one place where the chunk waits for its rate-limit slots and
-    renews its lease (a third of the lease at most apart)."""
+    Between steps is the one place where the chunk waits for its rate-limit slots,
+    renews its lease (a third of the lease at most apart) and reads the send's state
+    (as well as at each record): once it is no longer running, no lane takes more, and
+    the send's state is returned with what was sent (the rows not sent are the
+    caller's to give back)."""
     rate = issue.publication.messages_per_second
     mailer = transport()
     units = mailer.units(batch)
@@ -146,8 +192,20 @@ def _send(
     pending = _steps(units, step)
     current = next(pending, None)
     slot = 0.0  # when (epoch seconds) the current step may go, once reserved
-    renewed = recorded = time.time()
+    renewed = recorded = checked = time.time()
     lease = settings.DELIVERY_LEASE_SECONDS
+    now_state: str | None = SendJob.State.RUNNING
+
+    def stopped() -> bool:
+        """Read the send's state again; once it is not running, stop the lanes."""
+        nonlocal now_state, current, checked
+        checked = time.time()
+        now_state = state()
+        if now_state == SendJob.State.RUNNING:
+            return False
+        lanes.stop()
+        current = None
+        return True
 
     def record_now() -> None:
         part = lanes.outcomes()
@@ -159,9 +217,13 @@ def _send(
         while True:
             now = time.time()
             if now - renewed > lease / 3:
-                renew()
                 renewed = now
-            if current is not None and lanes.hungry():
+                if not renew() and current is not None:
+                    # The sweeper took rows back (the database was away for longer
+                    # than the lease): others send them now.
+                    lanes.stop()
+                    current, now_state = None, LOST
+            if current is not None and lanes.hungry() and not stopped():
                 if rate and not slot:
                     slot = reserve(issue.publication_id, rate, sum(map(len, current)))
                 if time.time() >= slot:
@@ -174,6 +236,8 @@ def _send(
             if done or now - recorded >= RECORD_SECONDS or lanes.unrecorded() >= every:
                 record_now()
                 recorded = now
+                if current is not None and now - checked >= RECORD_SECONDS:
+                    stopped()
             if done:
                 # Every lane ended (its connection lost) before the chunk was sent.
                 left = lanes.untaken()
@@ -192,4 +256,4 @@ def _send(
     record_now()
     if lanes.error is not None:
         raise lanes.error
-    return total
+    return total, now_state

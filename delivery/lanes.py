@@ -31,6 +31,7 @@ class Lanes:
         self._outcome = Outcome()
         self._queued = 0  # units handed out, not taken by a lane yet
         self._alive = self.count
+        self._stopped = False
         self.error: BaseException | None = None  # what ended a lane other than its server
         self._threads = [
             threading.Thread(target=self._run, name=f"lane-{n}", daemon=True)
@@ -65,6 +66,8 @@ class Lanes:
                 self._changed.notify()
 
     def _take(self, block: bool) -> Batch | None:
+        if self._stopped:
+            return None
         try:
             unit = self._work.get(block)
         except queue.Empty:
@@ -99,6 +102,15 @@ class Lanes:
     def close(self) -> None:
         """No more work: each lane ends once it has sent what it took."""
         self._work.put(_END)
+
+    def stop(self) -> None:
+        """The send was paused or cancelled: what no lane took yet stays unsent, and
+        each lane ends once it has sent what it holds."""
+        self._stopped = True
+        self.untaken()
+        with self._changed:
+            self._queued = 0
+        self.close()
 
     def unrecorded(self) -> int:
         with self._changed:
