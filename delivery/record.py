@@ -90,8 +90,6 @@ def _record(
 
     now = timezone.now()
     final = {"claim": None, "lease_until": None, "enqueued_at": None}
-    # out of the index of rows waiting for a retry
-    sent = {**final, "next_attempt_at": None}
     # One UPDATE per distinct message id or reason, not per row: a batch API gives one
     # id to the whole call (Mailgun, SparkPost), and a refused call one reason to all.
     sent_by_id: dict[str, list[int]] = {}
@@ -109,9 +107,9 @@ def _record(
             singles.append(Delivery(id=ids[0], esp_message_id=message_id))
             continue
         shared = {"esp_message_id": message_id} if message_id else {}
-        rows(ids).update(status=Status.SENT, sent_at=now, **shared, **sent)
+        rows(ids).update(status=Status.SENT, sent_at=now, **shared, **final)
     if singles:
-        rows([row.id for row in singles]).update(status=Status.SENT, sent_at=now, **sent)
+        rows([row.id for row in singles]).update(status=Status.SENT, sent_at=now, **final)
         Delivery.objects.bulk_update(singles, ["esp_message_id"], batch_size=500)
     for reason, ids in failed_by_reason.items():
         rows(ids).update(status=Status.FAILED, last_error=reason, **final)

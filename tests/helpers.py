@@ -222,6 +222,11 @@ class Sink:
     reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
     reject_data: dict[str, str] = field(default_factory=dict)  # ... at the end of DATA
     hang_up_at: str = ""  # an address whose message content ends the connection
+    # every n-th message is refused with 421 and its connection closed (0: none)
+    close_every: int = 0
+    closed: int = 0  # messages refused so
+    seen: int = 0  # messages whose content arrived
+    arrived: list[float] = field(default_factory=list)  # when each of `messages` did
     delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -250,8 +255,18 @@ class Sink:
             if rcpt in self.reject_data:
                 return self.reject_data[rcpt]
         with self.lock:
+            self.seen += 1
+            closing = self.close_every and self.seen % self.close_every == 0
+            self.closed += bool(closing)
+        if closing:
+            # the reply, then the connection closed (what follows it is dropped)
+            await server.push("421 4.3.2 Closing the connection")
+            server.transport.close()
+            return "421 4.3.2 Closing the connection"
+        with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content))
+                self.arrived.append(time.time())
         return "250 Message accepted"
 
     def recipients(self) -> list[str]:

@@ -330,6 +330,8 @@ def test_transient_esp_errors_are_retried_with_backoff_then_succeed(
         run_all(issue)  # success
 
     assert progress.progress(issue)["sent"] == 4
+    row.refresh_from_db()  # sent, it keeps its attempts and the last error it met
+    assert (row.status, row.attempts) == ("sent", 3) and "500" in row.last_error
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
 
