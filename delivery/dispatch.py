@@ -7,6 +7,8 @@ the sweeper."""
 from __future__ import annotations
 
 import logging
+import math
+import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -100,15 +102,16 @@ def dispatch(
 
 
 def wake_at(issue_id: int, when: datetime) -> None:
-    """Look at the issue again when `when` comes (a retry falls due): a `wake` task with
-    that countdown, one per issue and second however many steps ask for it."""
+    """Look at the issue again when `when` comes (a retry falls due): a `wake` task at
+    the next whole second, one per issue and second however many rows ask for it, so
+    that every row due within that second is due when it comes."""
     from delivery.tasks import wake
 
-    seconds = max(0.0, (when - timezone.now()).total_seconds())
-    key = f"delivery:wake:{issue_id}:{int(when.timestamp())}"
-    if cache.add(key, 1, timeout=int(seconds) + 60):
-        # a moment after the due time, so that the rows are due when it comes
-        wake.apply_async((issue_id,), countdown=seconds + 0.05)
+    second = math.ceil(when.timestamp())
+    if cache.add(
+        f"delivery:wake:{issue_id}:{second}", 1, timeout=max(0, second - int(time.time())) + 60
+    ):
+        wake.apply_async((issue_id,), countdown=max(0.0, second - time.time()))
 
 
 def wake_when_due(issue_id: int) -> bool:

@@ -221,6 +221,7 @@ class Sink:
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
     reject_data: dict[str, str] = field(default_factory=dict)  # ... at the end of DATA
+    defer_once: set[str] = field(default_factory=set)  # addresses refused with 451 once
     hang_up_at: str = ""  # an address whose message content ends the connection
     # every n-th message is refused with 421 and its connection closed (0: none)
     close_every: int = 0
@@ -240,6 +241,11 @@ class Sink:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return self.reject[address]
+        with self.lock:
+            deferred = address in self.defer_once
+            self.defer_once.discard(address)
+        if deferred:
+            return "451 4.3.0 Try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
