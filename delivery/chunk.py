@@ -184,8 +184,8 @@ def _send(
     rate = issue.publication.messages_per_second
     mailer = transport()
     units = mailer.units(batch)
-    step = max(mailer.step, RECORD_EVERY)
-    every = step
+    step = mailer.step
+    every = max(mailer.step, RECORD_EVERY)
     if rate:
         step = max(1, min(step, rate))
     total = Outcome()

@@ -19,12 +19,17 @@ from delivery.transports.base import Batch, Outcome, Report, Take, Transport
 from monitor_site.retry import SendFailure, failure
 
 UNIT = 8  # messages a connection takes at a time, at most
+HELD = 32  # ... and all the connections of a worker process together
 # Connections a transport opens in a row that end before sending a message, at most:
 # then what it holds goes to a retry and the other connections go on.
 RECONNECTS = 3
 
 
 class SmtpTransport(Transport):
+    # Handed out a step at a time, with the send's state read before each: a pause
+    # lets at most a step and what the connections hold (HELD) go out.
+    step = Transport.step - HELD
+
     def __init__(self) -> None:
         self.backend = get_connection()
         self.lanes = settings.DELIVERY_SMTP_CONNECTIONS
@@ -37,8 +42,9 @@ class SmtpTransport(Transport):
     def units(self, batch: Batch) -> list[Batch]:
         """A few messages at a time, fewer where the chunk is small: each connection
         keeps pipelining from one unit into the next, and the last units of a chunk
-        are spread over the connections."""
-        size = max(1, min(UNIT, len(batch) // (self.lanes * UNIT)))
+        are spread over the connections. All connections together hold at most about
+        HELD messages at once: what still goes out once a send is paused."""
+        size = max(1, min(UNIT, len(batch) // (self.lanes * UNIT), HELD // self.lanes))
         return [batch[i : i + size] for i in range(0, len(batch), size)]
 
     def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
