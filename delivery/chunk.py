@@ -33,6 +33,7 @@ RECORD_SECONDS = 1.0
 NO_LANE_LEFT = "No connection to the mail system was left to send it."
 CANCELLED_BEFORE_SENDING = "Cancelled before sending."
 LOST = "lost"  # what `_send` says when the chunk no longer holds all its rows
+Lost = Callable[[], None]  # what to do when the database is found away
 
 
 @dataclass
@@ -114,9 +115,11 @@ def _send_claimed(issue: Issue, lo: int, hi: int, size: int, result: ChunkResult
             issue,
             rendered,
             batch,
-            renew=lambda: with_reconnect(claim.renew) >= len(held),
-            record=lambda part: outcomes_record(issue.pk, claim.mine, part, attempts, held),
-            state=lambda: with_reconnect(lambda: job_state(issue.pk)),
+            renew=lambda lost: with_reconnect(claim.renew, on_lost=lost) >= len(held),
+            record=lambda part, lost: outcomes_record(
+                issue.pk, claim.mine, part, attempts, held, on_lost=lost
+            ),
+            state=lambda lost: with_reconnect(lambda: job_state(issue.pk), on_lost=lost),
         )
         result.sent += len(outcome.sent)
         result.retried += len(outcome.retry)
@@ -166,9 +169,9 @@ def _send(
     rendered: RenderedIssue,
     batch: list[tuple[int, Recipient]],
     *,
-    renew: Callable[[], bool],
-    record: Callable[[Outcome], None],
-    state: Callable[[], str | None],
+    renew: Callable[[Lost], bool],
+    record: Callable[[Outcome, Lost], None],
+    state: Callable[[Lost], str | None],
 ) -> tuple[Outcome, str | None]:
     """Send a claimed chunk through several transports at once (`lanes`), with no
     transaction open, recording outcomes as they come: at least every RECORD_EVERY
@@ -180,7 +183,11 @@ def _send(
     renews its lease (a third of the lease at most apart) and reads the send's state
     (as well as at each record): once it is no longer running, no lane takes more, and
     the send's state is returned with what was sent (the rows not sent are the
-    caller's to give back)."""
+    caller's to give back).
+
+    Each of those three is given what to do when the database is found away (`Lost`):
+    no lane takes more until it is back, so that what was sent and not recorded stays
+    within a step if it does not come back in time."""
     rate = issue.publication.messages_per_second
     mailer = transport()
     units = mailer.units(batch)
@@ -196,11 +203,22 @@ def _send(
     lease = settings.DELIVERY_LEASE_SECONDS
     now_state: str | None = SendJob.State.RUNNING
 
+    parked: list[Batch] = []
+
+    def park() -> None:
+        parked.extend(lanes.take_back())
+
+    def unpark() -> None:
+        if parked:
+            lanes.hand(parked)
+            parked.clear()
+
     def stopped() -> bool:
         """Read the send's state again; once it is not running, stop the lanes."""
         nonlocal now_state, current, checked
         checked = time.time()
-        now_state = state()
+        now_state = state(park)
+        unpark()
         if now_state == SendJob.State.RUNNING:
             return False
         lanes.stop()
@@ -210,7 +228,8 @@ def _send(
     def record_now() -> None:
         part = lanes.outcomes()
         if part:
-            record(part)
+            record(part, park)
+            unpark()
             total.merge(part)
 
     with Lanes(transport, min(mailer.lanes, len(units)), rendered, every=every) as lanes:
@@ -218,7 +237,9 @@ def _send(
             now = time.time()
             if now - renewed > lease / 3:
                 renewed = now
-                if not renew() and current is not None:
+                holding = renew(park)
+                unpark()
+                if not holding and current is not None:
                     # The sweeper took rows back (the database was away for longer
                     # than the lease): others send them now.
                     lanes.stop()
@@ -246,7 +267,7 @@ def _send(
                     left += (i for steps in pending for unit in steps for i, _ in unit)
                 if left:
                     part = Outcome().fail(left, SendFailure(NO_LANE_LEFT, permanent=False))
-                    record(part)
+                    record(part, park)
                     total.merge(part)
                 break
             timeout = RECORD_SECONDS - (now - recorded)

@@ -139,12 +139,21 @@ class Lanes:
         return taken
 
     def untaken(self) -> list[int]:
-        """Once every lane has ended: the delivery ids handed out that no lane took."""
-        ids = []
+        """The delivery ids handed out that no lane took (taken back)."""
+        return [i for unit in self.take_back() for i, _ in unit]
+
+    def take_back(self) -> list[Batch]:
+        """The units handed out that no lane took yet, no longer handed out."""
+        units = []
         while True:
             try:
                 unit = self._work.get_nowait()
             except queue.Empty:
-                return ids
-            if unit is not _END:
-                ids += (i for i, _ in unit)
+                break
+            if unit is _END:
+                self._work.put(_END)  # for the lanes
+                break
+            units.append(unit)
+        with self._changed:
+            self._queued -= len(units)
+        return units

@@ -28,11 +28,16 @@ T = TypeVar("T")
 DATABASE_LOST = (OperationalError, InterfaceError)
 
 
-def with_reconnect(write: Callable[[], T], *, seconds: float | None = None) -> T:
+def with_reconnect(
+    write: Callable[[], T],
+    *,
+    seconds: float | None = None,
+    on_lost: Callable[[], object] | None = None,
+) -> T:
     """Run `write` (a few statements each committing on its own, safe to run again),
     opening a new database connection and trying again while the database is away,
     for up to `seconds` (half the lease: the rows are still ours); then the error
-    goes up."""
+    goes up. `on_lost` is called once, when the database is first found away."""
     if seconds is None:
         seconds = settings.DELIVERY_LEASE_SECONDS / 2
     deadline = time.monotonic() + seconds
@@ -43,6 +48,9 @@ def with_reconnect(write: Callable[[], T], *, seconds: float | None = None) -> T
         except DATABASE_LOST as exc:
             if time.monotonic() + pause > deadline or connection.in_atomic_block:
                 raise
+            if on_lost is not None:
+                on_lost()
+                on_lost = None
             log.warning("database lost (%s); trying again in %.1f s", exc, pause)
             with contextlib.suppress(DatabaseError):
                 connection.close()  # the next statement opens a new one
@@ -51,11 +59,20 @@ def with_reconnect(write: Callable[[], T], *, seconds: float | None = None) -> T
 
 
 def outcomes_record(
-    issue_id: int, mine, outcome: Outcome, attempts: dict[int, int], held: set[int]
+    issue_id: int,
+    mine,
+    outcome: Outcome,
+    attempts: dict[int, int],
+    held: set[int],
+    *,
+    on_lost: Callable[[], object] | None = None,
 ) -> None:
-    """Record a step's outcomes (`_record`), through a lost database connection too."""
+    """Record a step's outcomes (`_record`), through a lost database connection too
+    (`with_reconnect`)."""
     indexed: list[bool] = []
-    with_reconnect(lambda: _record(issue_id, mine, outcome, attempts, held, indexed))
+    with_reconnect(
+        lambda: _record(issue_id, mine, outcome, attempts, held, indexed), on_lost=on_lost
+    )
 
 
 def _record(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from celery import Task, shared_task
 from django.db import DatabaseError, connection
@@ -9,6 +10,8 @@ from delivery import chunk
 from delivery import retention as retention_policy
 from delivery import sweep as sweeper
 from delivery.record import DATABASE_LOST
+
+log = logging.getLogger(__name__)
 
 # A task that meets a database away tries again this much later, at most (so that
 # sending resumes within seconds of its return), for about an hour.
@@ -46,7 +49,15 @@ def wake(self: Task, issue_id: int) -> int:
 
 @shared_task
 def sweep() -> dict[str, int]:
-    return sweeper.sweep()
+    """Beat: the periodic look at the database. With the database away it says so and
+    leaves the work to the next one."""
+    try:
+        return sweeper.sweep()
+    except DATABASE_LOST as exc:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        log.warning("sweep skipped, the database is away: %s", exc)
+        return {}
 
 
 @shared_task

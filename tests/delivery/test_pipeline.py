@@ -131,10 +131,10 @@ def test_a_slow_chunk_renews_its_lease_so_its_rows_are_never_taken_back(
             clock.shift(0.25 * len(part))
             return send(self, rendered, part)
 
-        def recording(issue_id, mine, outcome, *args):
+        def recording(issue_id, mine, outcome, *args, **kwargs):
             held = Delivery.objects.filter(issue=issue, status="sending")
             leases_left.append(min((r.lease_until - timezone.now()).total_seconds() for r in held))
-            return record(issue_id, mine, outcome, *args)
+            return record(issue_id, mine, outcome, *args, **kwargs)
 
         monkeypatch.setattr(transports.BackendTransport, "send", slow_send)
         monkeypatch.setattr(chunk, "outcomes_record", recording)
