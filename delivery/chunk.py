@@ -244,7 +244,8 @@ def _send(
                     # than the lease): others send them now.
                     lanes.stop()
                     current, now_state = None, LOST
-            if current is not None and lanes.hungry() and not stopped():
+            # the send's state is read once per step, before its slots are taken
+            if current is not None and lanes.hungry() and (slot or not stopped()):
                 if rate and not slot:
                     slot = reserve(issue.publication_id, rate, sum(map(len, current)))
                 if time.time() >= slot:

@@ -25,6 +25,10 @@ from issues.models import Issue
 log = logging.getLogger(__name__)
 
 Status = Delivery.Status
+# New rows' chunks go after everything else queued on a broker that orders messages by
+# priority (Redis: 0, the default, first), so that a retry or a lost worker's rows due
+# again wait for no window of new chunks; RabbitMQ queues without priorities ignore it.
+NEW_ROWS_PRIORITY = 6
 
 
 def chunk_size(rate: int | None) -> int:
@@ -75,6 +79,7 @@ def dispatch(
             .values_list("id", flat=True)[:want]
         )
         ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        behind = len(ranges)
         if ids:
             Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
         want -= len(ids)
@@ -96,8 +101,11 @@ def dispatch(
             return 0
         job.handed_out_at = now
         job.save(update_fields=["cursor", "handed_out_at"])
-        for lo, hi in ranges:
-            send_chunk.delay_on_commit(issue_id, lo, hi)
+        for n, (lo, hi) in enumerate(ranges):
+            if n < behind:
+                send_chunk.delay_on_commit(issue_id, lo, hi)
+            else:  # behind the rows due again, on a broker that orders by priority
+                send_chunk.apply_async_on_commit((issue_id, lo, hi), priority=NEW_ROWS_PRIORITY)
     return len(ranges)
 
 
