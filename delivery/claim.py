@@ -32,9 +32,10 @@ class Claim:
     claimed: int
     skipped: int
 
-    def renew(self) -> None:
-        """Extend the lease of the rows not recorded yet."""
-        self.mine.update(lease_until=timezone.now() + _lease())
+    def renew(self) -> int:
+        """Extend the lease of the rows not recorded yet; returns how many still carry
+        the claim (fewer than expected: the sweeper took some back)."""
+        return self.mine.update(lease_until=timezone.now() + _lease())
 
 
 def _lease() -> timedelta:

@@ -1,15 +1,20 @@
 """Handing out chunks: the issue's queued, due rows go to `send_chunk` tasks a window at a
 time, in id order past the job's cursor; each finished chunk hands out the next one,
-and the send is finished once no row is left queued or sending."""
+and the send is finished once no row is left queued or sending. Rows that wait for a
+retry are looked at again when the first of them falls due (`wake_at`), not only by
+the sweeper."""
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import math
+import time
+from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from delivery import transports
@@ -20,6 +25,10 @@ from issues.models import Issue
 log = logging.getLogger(__name__)
 
 Status = Delivery.Status
+# New rows' chunks go after everything else queued on a broker that orders messages by
+# priority (Redis: 0, the default, first), so that a retry or a lost worker's rows due
+# again wait for no window of new chunks; RabbitMQ queues without priorities ignore it.
+NEW_ROWS_PRIORITY = 6
 
 
 def chunk_size(rate: int | None) -> int:
@@ -34,12 +43,14 @@ def due() -> Q:
     return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
 
 
-def dispatch(*, issue_id: int, chunks: int | None = None, size: int | None = None) -> int:
-    """Hand out up to `chunks` chunks of the issue's queued, due rows. New rows are
-    taken in id order past the job's cursor, without writing to them; once the cursor
-    is at the end, rows behind it that wait for a retry are handed out when due, each
-    marked so that it is not handed out twice. `size` is the chunk size, if the caller
-    knows it. Returns the number of tasks enqueued."""
+def dispatch(
+    *, issue_id: int, chunks: int | None = None, size: int | None = None, ahead: bool = True
+) -> int:
+    """Hand out up to `chunks` chunks of the issue's queued, due rows. Rows behind the
+    job's cursor that are due again (a retry, a row taken back from a lost worker) go
+    first, each marked so that it is not handed out twice; then new rows, in id order
+    past the cursor (unless `ahead` is false), without writing to them. `size` is the
+    chunk size, if the caller knows it. Returns the number of tasks enqueued."""
     from delivery.tasks import send_chunk
 
     with transaction.atomic():
@@ -59,35 +70,74 @@ def dispatch(*, issue_id: int, chunks: int | None = None, size: int | None = Non
         want = size * (chunks or settings.DELIVERY_WINDOW)
         now = timezone.now()
         queued = Delivery.objects.filter(issue_id=issue_id, status=Status.QUEUED).filter(due())
-        start = (
-            queued.filter(id__gt=job.cursor, id__lte=job.last_id)
+        # Only a retry or a release sets `next_attempt_at` (an index of its own).
+        stale = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
+        ids = list(
+            queued.filter(id__lte=job.cursor, next_attempt_at__isnull=False)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
             .order_by("id")
-            .values_list("id", flat=True)
-            .first()
+            .values_list("id", flat=True)[:want]
         )
+        ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        behind = len(ranges)
+        if ids:
+            Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
+        want -= len(ids)
+        start = None
+        if ahead and want > 0:
+            start = (
+                queued.filter(id__gt=job.cursor, id__lte=job.last_id)
+                .order_by("id")
+                .values_list("id", flat=True)
+                .first()
+            )
         if start is not None:
             # Whole id ranges from the first queued row on, not read row by row: a
             # chunk claims only what in its range is still queued and due.
             end = min(start + want - 1, job.last_id)
-            ranges = [(lo, min(lo + size - 1, end)) for lo in range(start, end + 1, size)]
+            ranges += [(lo, min(lo + size - 1, end)) for lo in range(start, end + 1, size)]
             job.cursor = end
-        else:
-            stale = now - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS)
-            ids = list(
-                queued.filter(id__lte=job.cursor, next_attempt_at__isnull=False)
-                .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))
-                .order_by("id")
-                .values_list("id", flat=True)[:want]
-            )
-            if not ids:
-                return 0
-            Delivery.objects.filter(id__in=ids).update(enqueued_at=now)
-            ranges = [(ids[i], ids[min(i + size, len(ids)) - 1]) for i in range(0, len(ids), size)]
+        if not ranges:
+            return 0
         job.handed_out_at = now
         job.save(update_fields=["cursor", "handed_out_at"])
-        for lo, hi in ranges:
-            send_chunk.delay_on_commit(issue_id, lo, hi)
+        for n, (lo, hi) in enumerate(ranges):
+            if n < behind:
+                send_chunk.delay_on_commit(issue_id, lo, hi)
+            else:  # behind the rows due again, on a broker that orders by priority
+                send_chunk.apply_async_on_commit((issue_id, lo, hi), priority=NEW_ROWS_PRIORITY)
     return len(ranges)
+
+
+def wake_at(issue_id: int, when: datetime) -> None:
+    """Look at the issue again when `when` comes (a retry falls due): a `wake` task at
+    the next whole second, one per issue and second however many rows ask for it, so
+    that every row due within that second is due when it comes."""
+    from delivery.tasks import wake
+
+    second = math.ceil(when.timestamp())
+    key, ttl = f"delivery:wake:{issue_id}:{second}", max(0, second - int(time.time())) + 60
+    # Only a hint (the sweeper finds due rows anyway): a cache or a broker away must
+    # not fail the record of a step that asked for it.
+    try:
+        if cache.add(key, 1, timeout=ttl):
+            wake.apply_async((issue_id,), countdown=max(0.0, second - time.time()))
+    except Exception as exc:  # whatever the cache or the broker raise
+        log.warning("no wake-up planned for issue %s: %s", issue_id, exc)
+
+
+def wake_when_due(issue_id: int) -> bool:
+    """Plan a look at the issue for its first queued row not due yet, if any."""
+    first = (
+        Delivery.objects.filter(
+            issue_id=issue_id, status=Status.QUEUED, next_attempt_at__gt=timezone.now()
+        )
+        .order_by()
+        .aggregate(first=Min("next_attempt_at"))["first"]
+    )
+    if first is not None:
+        wake_at(issue_id, first)
+    return first is not None
 
 
 def rewind(issue_id: int) -> None:

@@ -31,6 +31,7 @@ class Lanes:
         self._outcome = Outcome()
         self._queued = 0  # units handed out, not taken by a lane yet
         self._alive = self.count
+        self._stopped = False
         self.error: BaseException | None = None  # what ended a lane other than its server
         self._threads = [
             threading.Thread(target=self._run, name=f"lane-{n}", daemon=True)
@@ -65,6 +66,8 @@ class Lanes:
                 self._changed.notify()
 
     def _take(self, block: bool) -> Batch | None:
+        if self._stopped:
+            return None
         try:
             unit = self._work.get(block)
         except queue.Empty:
@@ -100,6 +103,15 @@ class Lanes:
         """No more work: each lane ends once it has sent what it took."""
         self._work.put(_END)
 
+    def stop(self) -> None:
+        """The send was paused or cancelled: what no lane took yet stays unsent, and
+        each lane ends once it has sent what it holds."""
+        self._stopped = True
+        self.untaken()
+        with self._changed:
+            self._queued = 0
+        self.close()
+
     def unrecorded(self) -> int:
         with self._changed:
             return len(self._outcome)
@@ -127,12 +139,21 @@ class Lanes:
         return taken
 
     def untaken(self) -> list[int]:
-        """Once every lane has ended: the delivery ids handed out that no lane took."""
-        ids = []
+        """The delivery ids handed out that no lane took (taken back)."""
+        return [i for unit in self.take_back() for i, _ in unit]
+
+    def take_back(self) -> list[Batch]:
+        """The units handed out that no lane took yet, no longer handed out."""
+        units = []
         while True:
             try:
                 unit = self._work.get_nowait()
             except queue.Empty:
-                return ids
-            if unit is not _END:
-                ids += (i for i, _ in unit)
+                break
+            if unit is _END:
+                self._work.put(_END)  # for the lanes
+                break
+            units.append(unit)
+        with self._changed:
+            self._queued -= len(units)
+        return units

@@ -60,9 +60,10 @@ class Delivery(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped (unsubscribed or suppressed before sending)"
+        CANCELLED = "cancelled", "Cancelled (the send was cancelled before it went)"
 
     # Nothing more happens to a row in these on our side (ESP events may follow).
-    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED)
+    FINAL = (Status.SENT, Status.FAILED, Status.SKIPPED, Status.CANCELLED)
 
     # Rows are only ever created from existing subscriptions (one INSERT … SELECT) and
     # Django applies the on_delete rules itself, so the database is spared a foreign-key
@@ -97,6 +98,8 @@ class Delivery(models.Model):
     )
     email = models.EmailField(max_length=254)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    # How many times the row was claimed to be sent; kept, with the last transient
+    # error (`last_error`), once it is sent.
     attempts = models.PositiveSmallIntegerField(default=0)
     # Set when a row already behind the job's cursor (a retry) is handed out again; a
     # row that stays queued long after that lost its task and is handed out again.

@@ -47,7 +47,7 @@ class Progress:
     state: str  # the SendJob state, or "none" before a send
     counts: dict[str, int]
     total: int
-    done: int  # rows in a final state (sent, failed, skipped)
+    done: int  # rows in a final state (sent, failed, skipped, cancelled)
     rate: float  # messages per second
     eta_seconds: int | None
     finished: bool

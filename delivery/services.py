@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 from django.utils import timezone
 
+from delivery.chunk import CANCELLED_BEFORE_SENDING
 from delivery.dispatch import dispatch, rewind
 from delivery.fanout import analyze, fan_out
 from delivery.models import Delivery, SendJob
@@ -78,7 +79,8 @@ def send_start(*, issue: Issue, by: AbstractBaseUser | None = None) -> StartResu
 
 
 def send_pause(*, issue: Issue) -> bool:
-    """Stop handing out chunks; chunks in flight finish. Returns whether it changed."""
+    """Stop handing out chunks; a chunk in flight stops before its next step and gives
+    its unsent rows back to the queue. Returns whether it changed."""
     return bool(
         SendJob.objects.filter(issue=issue, state=SendJob.State.RUNNING).update(
             state=SendJob.State.PAUSED
@@ -100,14 +102,15 @@ def send_resume(*, issue: Issue) -> bool:
 
 
 def send_cancel(*, issue: Issue, by: AbstractBaseUser | None = None, note: str = "") -> int:
-    """Stop the send for good: queued rows are dropped (marked failed, "cancelled"),
-    rows in flight finish. Returns how many rows were cancelled."""
+    """Stop the send for good: queued rows are cancelled at once, and a chunk in flight
+    cancels its unsent rows before its next step. Returns how many rows were cancelled
+    here."""
     with transaction.atomic():
         SendJob.objects.filter(issue=issue).exclude(state=SendJob.State.DONE).update(
             state=SendJob.State.CANCELLED, finished_at=timezone.now()
         )
         cancelled = Delivery.objects.filter(issue=issue, status=Status.QUEUED).update(
-            status=Status.FAILED, last_error="Cancelled before sending.", enqueued_at=None
+            status=Status.CANCELLED, last_error=CANCELLED_BEFORE_SENDING, enqueued_at=None
         )
         editorial.issue_cancel(issue=issue, by=by, note=note)
     return cancelled

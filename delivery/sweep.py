@@ -10,6 +10,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from delivery.chunk import CANCELLED_BEFORE_SENDING
 from delivery.dispatch import dispatch, finish_if_done, rewind
 from delivery.models import Delivery, SendJob
 from delivery.services import SendError, StartResult, send_start
@@ -21,8 +22,9 @@ Status = Delivery.Status
 
 
 def release_expired_leases() -> int:
-    """Rows claimed by a worker that died: back to the queue, or failed once they have
-    used up their attempts. Only issues still being sent can have such rows."""
+    """Rows claimed by a worker that died: back to the queue (due at once), cancelled
+    if their send was, or failed once they have used up their attempts. Only issues
+    still being sent can have such rows."""
     now = timezone.now()
     active = SendJob.objects.exclude(state=SendJob.State.DONE).values("issue_id")
     expired = Delivery.objects.filter(
@@ -34,11 +36,19 @@ def release_expired_leases() -> int:
         lease_until=None,
         last_error="Gave up: the worker sending it was lost too often.",
     )
-    # Due at once, they are handed out again like a retry.
-    released = expired.update(
-        status=Status.QUEUED, claim=None, lease_until=None, enqueued_at=None, next_attempt_at=now
+    free = {"claim": None, "lease_until": None, "enqueued_at": None}
+    cancelled = SendJob.objects.filter(state=SendJob.State.CANCELLED).values("issue_id")
+    dropped = expired.filter(issue_id__in=cancelled).update(
+        status=Status.CANCELLED, last_error=CANCELLED_BEFORE_SENDING, **free
     )
-    return gave_up + released
+    # Due at once, they are handed out again like a retry (dispatch looks for those).
+    released = expired.update(
+        status=Status.QUEUED,
+        next_attempt_at=now,
+        last_error="The worker sending it was lost; sent again.",
+        **free,
+    )
+    return gave_up + dropped + released
 
 
 def start_due_scheduled() -> list[StartResult]:
@@ -68,9 +78,10 @@ def sweep() -> dict[str, int]:
         )
         # A send that handed nothing out for a lease's time and has nothing in flight
         # lost its tasks (or waits for retries): walk its rows from the start again.
+        # A busy one gets what is due behind its cursor (rows just released).
         if not busy:
             rewind(job.issue_id)
-            dispatched += dispatch(issue_id=job.issue_id)
+        dispatched += dispatch(issue_id=job.issue_id, ahead=not busy)
     return {
         "started": started,
         "released": released,

@@ -1,23 +1,64 @@
 from __future__ import annotations
 
-from celery import shared_task
+import contextlib
+import logging
+
+from celery import Task, shared_task
 from django.conf import settings
+from django.db import DatabaseError, connection
 
 from delivery import bounces, chunk
 from delivery import retention as retention_policy
 from delivery import sweep as sweeper
+from delivery.record import DATABASE_LOST
+
+log = logging.getLogger(__name__)
+
+# A task that meets a database away tries again this much later, at most (so that
+# sending resumes within seconds of its return), for about an hour.
+DATABASE_RETRY_MAX_SECONDS = 5
+DATABASE_RETRIES = 720
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def send_chunk(issue_id: int, lo: int, hi: int) -> dict[str, int]:
+def _database_lost(task: Task, exc: Exception) -> Exception:
+    """The retry of `task` a few seconds later, over a new database connection."""
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+    countdown = min(DATABASE_RETRY_MAX_SECONDS, 0.5 * 2**task.request.retries)
+    return task.retry(exc=exc, countdown=countdown, max_retries=DATABASE_RETRIES)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+def send_chunk(self: Task, issue_id: int, lo: int, hi: int) -> dict[str, int]:
     """Send one chunk of an issue. A crash leaves the rows leased; the sweeper takes
-    them back when the lease runs out, so the task itself never retries."""
-    return vars(chunk.chunk_send(issue_id=issue_id, lo=lo, hi=hi))
+    them back when the lease runs out. A database away makes it try again (the rows it
+    had claimed and not recorded wait for their lease, like a crash's)."""
+    try:
+        return vars(chunk.chunk_send(issue_id=issue_id, lo=lo, hi=hi))
+    except DATABASE_LOST as exc:
+        raise _database_lost(self, exc) from exc
+
+
+@shared_task(bind=True)
+def wake(self: Task, issue_id: int) -> int:
+    """A retry of the issue falls due: hand it out (delivery/dispatch.py, `wake_at`)."""
+    try:
+        return chunk.look_again(issue_id=issue_id)
+    except DATABASE_LOST as exc:
+        raise _database_lost(self, exc) from exc
 
 
 @shared_task
 def sweep() -> dict[str, int]:
-    return sweeper.sweep()
+    """Beat: the periodic look at the database. With the database away it says so and
+    leaves the work to the next one."""
+    try:
+        return sweeper.sweep()
+    except DATABASE_LOST as exc:
+        with contextlib.suppress(DatabaseError):
+            connection.close()
+        log.warning("sweep skipped, the database is away: %s", exc)
+        return {}
 
 
 @shared_task

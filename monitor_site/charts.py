@@ -17,6 +17,7 @@ COLORS = {
     "failed": "#ba2121",
     "bounced": "#ba2121",
     "skipped": "#c7a100",
+    "cancelled": "#666666",
     "complained": "#8e44ad",
     "unsubscribed": "#c7a100",
     "opened": "#2e8b57",

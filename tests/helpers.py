@@ -221,7 +221,13 @@ class Sink:
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     reject: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
     reject_data: dict[str, str] = field(default_factory=dict)  # ... at the end of DATA
+    defer_once: set[str] = field(default_factory=set)  # addresses refused with 451 once
     hang_up_at: str = ""  # an address whose message content ends the connection
+    # every n-th message is refused with 421 and its connection closed (0: none)
+    close_every: int = 0
+    closed: int = 0  # messages refused so
+    seen: int = 0  # messages whose content arrived
+    arrived: list[float] = field(default_factory=list)  # when each of `messages` did
     delay: float = 0.0
     pipelining: bool = False  # advertise RFC 2920 PIPELINING
     reject_sender: str = ""  # the reply to every MAIL FROM, if set
@@ -244,6 +250,11 @@ class Sink:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return self.reject[address]
+        with self.lock:
+            deferred = address in self.defer_once
+            self.defer_once.discard(address)
+        if deferred:
+            return "451 4.3.0 Try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -259,9 +270,19 @@ class Sink:
             if rcpt in self.reject_data:
                 return self.reject_data[rcpt]
         with self.lock:
+            self.seen += 1
+            closing = self.close_every and self.seen % self.close_every == 0
+            self.closed += bool(closing)
+        if closing:
+            # the reply, then the connection closed (what follows it is dropped)
+            await server.push("421 4.3.2 Closing the connection")
+            server.transport.close()
+            return "421 4.3.2 Closing the connection"
+        with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append((rcpt, envelope.original_content))
                 self.senders[rcpt] = envelope.mail_from
+                self.arrived.append(time.time())
         return "250 Message accepted"
 
     def recipients(self) -> list[str]:

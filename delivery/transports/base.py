@@ -57,7 +57,7 @@ Report = Callable[[Outcome], None]
 
 class Transport:
     lanes = 1  # transports of this kind working at once in one worker process
-    step = 100  # messages handed out at a time, and at most that many unrecorded
+    step = 100  # messages handed out at a time (the send's state is read before each)
 
     def __enter__(self) -> Transport:
         return self

@@ -8,8 +8,10 @@ This module writes those commands itself over smtplib's connection (`SMTP.send`)
 reads the replies with `SMTP.getreply`, in the order they were sent; everything else
 (connecting, EHLO, TLS, authentication, RSET) is smtplib's.
 
-A message whose content was written but whose reply did not come is in doubt: it goes
-again later, with the same Message-ID, as do the ones not sent yet.
+A 421 reply or a lost connection ends the connection at once. A message whose content
+was written but whose reply did not come is in doubt: it goes again later, with the
+same Message-ID. The others (not written yet, or refused with 421 by a server that
+closes the connection) go on over a new connection.
 """
 
 from __future__ import annotations
@@ -44,16 +46,49 @@ def _outcome(delivery_id: int, code: int, reply: bytes | str, *, ours: bool = Fa
     return Outcome().fail([delivery_id], smtp_failure(code, reply, ours=ours))
 
 
+CLOSING = 421  # the server's "service not available, closing the channel" (RFC 5321)
+
+
+class Ended(Exception):
+    """The connection ended: `error` says why; `again` are the messages that were not
+    sent and may go at once over a new connection (taken and not started, or refused
+    with 421 by a server closing the connection)."""
+
+    def __init__(self, error: BaseException, again: list) -> None:
+        super().__init__(str(error))
+        self.error, self.again = error, again
+
+
 def send(
-    smtp: smtplib.SMTP, rendered: RenderedIssue, take: Take, report: Report, date: str
-) -> BaseException | None:
+    smtp: smtplib.SMTP,
+    rendered: RenderedIssue,
+    take: Take,
+    report: Report,
+    date: str,
+    *,
+    once: set[int] | None = None,
+) -> None:
     """Send what `take` gives over `smtp` (greeted, offering PIPELINING) until it gives
-    nothing more. Returns the error that ended the connection, if one did; then the
-    messages in doubt and those taken but not sent have been reported for a retry."""
+    nothing more. A 421 reply or a lost connection ends it at once (`Ended`): then the
+    messages in doubt (content written, no reply read) have been reported for a retry,
+    and the others are the caller's to send again. `once`: the messages refused with
+    421 before, which a second 421 sends to a retry instead."""
+    once = set() if once is None else once
     size = smtp.has_extn("size")
-    held: tuple[int, bytes] | None = None  # DATA accepted; its content goes next
+    # DATA accepted; its content goes next: (item, content)
+    held: tuple[tuple, bytes] | None = None
     pending: list = []  # taken, not started
     done = Outcome()  # reported a unit at a time
+
+    def closing(item: tuple, code: int, reply: bytes) -> None:
+        """`item` was refused by a server that closes the connection."""
+        if item[0] in once:
+            done.merge(_outcome(item[0], code, reply))
+        else:
+            once.add(item[0])
+            pending.insert(0, item)
+        raise smtplib.SMTPServerDisconnected(smtp_failure(code, reply).reason)
+
     while True:
         if not pending:
             if done:
@@ -64,49 +99,55 @@ def send(
             if unit is not None:
                 pending = list(unit)
             elif held is None:
-                return None
+                return
         out, current = [], None
         if held is not None:
             out.append(dot_stuffed(held[1]))
         if pending:
-            delivery_id, recipient = pending.pop(0)
+            item = pending.pop(0)
             try:
-                rcpt = envelope_address(recipient.email)
+                rcpt = envelope_address(item[1].email)
             except UnicodeError as exc:
-                done.fail([delivery_id], failure(exc))
+                done.fail([item[0]], failure(exc))
                 continue
-            raw = rendered.as_bytes(recipient, date=date)
+            raw = rendered.as_bytes(item[1], date=date)
             option = f" SIZE={len(raw)}" if size else ""
-            sender = envelope_sender(default=rendered.envelope_from, delivery_id=delivery_id)
+            sender = envelope_sender(default=rendered.envelope_from, delivery_id=item[0])
             out.append(f"MAIL FROM:<{sender}>{option}\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode())
-            current = (delivery_id, raw)
+            current = (item, raw)
         try:
             smtp.send(b"".join(out))
             if held is not None:
                 code, reply = smtp.getreply()
-                done.merge(_outcome(held[0], code, reply))
-                held = None
+                item, held = held[0], None
+                if code == CLOSING:
+                    if current is not None:  # its envelope only went: not sent
+                        pending.insert(0, current[0])
+                        current = None
+                    closing(item, code, reply)
+                done.merge(_outcome(item[0], code, reply))
             if current is not None:
                 replies = [smtp.getreply() for _ in range(3)]  # MAIL, RCPT, DATA
                 (mail, _), (rcpt_code, _), (data, _) = replies
                 if mail == 250 and rcpt_code in (250, 251) and data == 354:
                     held, current = current, None
                     continue
+                code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
+                item, current = current[0], None
+                if CLOSING in (mail, rcpt_code, data):
+                    closing(item, code, reply)
                 if data == 354:  # DATA taken although the envelope was not: end it
                     smtp.send(b".\r\n")
                     smtp.getreply()
-                code, reply = next(r for r in replies if r[0] not in (250, 251, 354))
-                done.merge(_outcome(current[0], code, reply, ours=mail != 250))
+                done.merge(_outcome(item[0], code, reply, ours=mail != 250))
                 if mail == 250:
-                    done.refuse(current[0], rcpt_code, replies[1][1])
-                current = None
-                if code == 421:
-                    raise smtplib.SMTPServerDisconnected(smtp_failure(code, reply).reason)
+                    done.refuse(item[0], rcpt_code, replies[1][1])
                 smtp.rset()
         except (OSError, smtplib.SMTPException) as exc:
-            doubt = [item[0] for item in (held, current) if item is not None]
-            ids = doubt + [i for i, _ in pending]
-            report(
-                Outcome().fail(ids, SendFailure(f"{type(exc).__name__}: {exc}", permanent=False))
-            )
-            return exc
+            if held is not None:  # its content went, its reply did not come
+                doubt = SendFailure(f"{type(exc).__name__}: {exc}", permanent=False)
+                done.fail([held[0][0]], doubt)
+            if current is not None:  # only its envelope went
+                pending.insert(0, current[0])
+            report(done)
+            raise Ended(exc, pending) from exc

@@ -150,6 +150,16 @@ def test_subscriber_page_shows_deliveries_events_and_suppression(staff, history)
     assert f"/admin/delivery/delivery/{delivery.pk}/change/" in page
 
 
+def test_the_history_shows_a_sent_rows_attempts_and_the_error_it_met_before(staff, history):
+    delivery = history(issues=1, readers=1)[0]
+    Delivery.objects.filter(pk=delivery.pk).update(
+        attempts=3, last_error="SMTP 451 4.3.0 Try again later"
+    )
+    page = staff.get(f"/admin/subscriptions/subscriber/{delivery.subscriber_id}/change/").text
+    assert "<th>Attempts</th>" in page and "<td>3</td>" in page
+    assert "Before it went: SMTP 451 4.3.0 Try again later" in page
+
+
 def test_lifted_suppression_shows_its_note(staff, history):
     delivery = history(issues=1, readers=1)[0]
     suppression = suppression_add(email=delivery.email, reason="complained", source="Postmark")

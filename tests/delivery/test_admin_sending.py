@@ -373,7 +373,7 @@ def test_cancel_drops_what_is_queued(client, editor, issue, make_subscribers, sm
     assert smtp_settings.messages == []
     assert status_of(issue) == Issue.Status.CANCELLED
     assert set(Delivery.objects.values_list("status", "last_error")) == {
-        ("failed", "Cancelled before sending.")
+        ("cancelled", "Cancelled before sending.")
     }
     event = issue.events.get(to_status=Issue.Status.CANCELLED)
     assert event.by == editor and event.note == "Wrong date in the headline"

@@ -75,9 +75,10 @@ def test_cancel_stops_the_send_for_good(client, sending):
     assert status_of(issue) == Issue.Status.CANCELLED
     sent = Delivery.objects.filter(issue=issue, status="sent").count()
     cancelled = Delivery.objects.filter(
-        issue=issue, status="failed", last_error="Cancelled before sending."
+        issue=issue, status="cancelled", last_error="Cancelled before sending."
     ).count()
     assert sent == at_cancel and sent + cancelled == AUDIENCE
+    assert not Delivery.objects.filter(issue=issue, status="failed").exists()
     assert max(Counter(sink.recipients()).values()) == 1
     data = client.get(url("progress_json", issue)).json()
     assert data["finished"] and data["state"] == "cancelled"

@@ -131,10 +131,10 @@ def test_a_slow_chunk_renews_its_lease_so_its_rows_are_never_taken_back(
             clock.shift(0.25 * len(part))
             return send(self, rendered, part)
 
-        def recording(issue_id, mine, outcome, *args):
+        def recording(issue_id, mine, outcome, *args, **kwargs):
             held = Delivery.objects.filter(issue=issue, status="sending")
             leases_left.append(min((r.lease_until - timezone.now()).total_seconds() for r in held))
-            return record(issue_id, mine, outcome, *args)
+            return record(issue_id, mine, outcome, *args, **kwargs)
 
         monkeypatch.setattr(transports.BackendTransport, "send", slow_send)
         monkeypatch.setattr(chunk, "outcomes_record", recording)
@@ -330,6 +330,8 @@ def test_transient_esp_errors_are_retried_with_backoff_then_succeed(
         run_all(issue)  # success
 
     assert progress.progress(issue)["sent"] == 4
+    row.refresh_from_db()  # sent, it keeps its attempts and the last error it met
+    assert (row.status, row.attempts) == ("sent", 3) and "500" in row.last_error
     issue.refresh_from_db()
     assert issue.status == Issue.Status.SENT
 
@@ -404,7 +406,8 @@ def test_cancel_drops_queued_rows(issue, make_subscribers):
     assert services.send_cancel(issue=issue) == 5
     issue.refresh_from_db()
     assert issue.status == Issue.Status.CANCELLED
-    assert progress.progress(issue)["failed"] == 5
+    counts = progress.progress(issue)
+    assert (counts["cancelled"], counts["failed"]) == (5, 0)
 
 
 def test_sweep_starts_due_scheduled_issues(make_subscribers):

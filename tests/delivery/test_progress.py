@@ -49,7 +49,14 @@ def test_progress_reports_counts_percent_rate_and_time_left(
     data = response.json()
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"]
-    assert data["counts"] == {"queued": 5, "sending": 0, "sent": 4, "failed": 1, "skipped": 0}
+    assert data["counts"] == {
+        "queued": 5,
+        "sending": 0,
+        "sent": 4,
+        "failed": 1,
+        "skipped": 0,
+        "cancelled": 0,
+    }
     assert data["total"] == 10 and data["done"] == 5 and data["percent"] == 50.0
     assert data["state"] == "running" and not data["finished"]
     assert data["issue_status"] == "sending"

@@ -21,9 +21,9 @@ def recorded(monkeypatch) -> list[int]:
     sizes: list[int] = []
     record = chunk.outcomes_record
 
-    def recording(issue_id, mine, outcome, *args):
+    def recording(issue_id, mine, outcome, *args, **kwargs):
         sizes.append(len(outcome))
-        return record(issue_id, mine, outcome, *args)
+        return record(issue_id, mine, outcome, *args, **kwargs)
 
     monkeypatch.setattr(chunk, "outcomes_record", recording)
     return sizes

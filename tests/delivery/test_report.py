@@ -73,7 +73,14 @@ def test_report_counts_statuses_and_events(sent_issue):
 
     report = reports.issue_report(issue=issue, job=job)
 
-    assert report.counts == {"queued": 0, "sending": 0, "sent": 5, "failed": 2, "skipped": 1}
+    assert report.counts == {
+        "queued": 0,
+        "sending": 0,
+        "sent": 5,
+        "failed": 2,
+        "skipped": 1,
+        "cancelled": 0,
+    }
     assert report.events["delivered"] == (4, 4)
     assert report.events["opened"] == (4, 2)  # four opens by two readers
     assert report.events["clicked"] == (1, 1)

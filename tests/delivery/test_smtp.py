@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections import Counter
 
 import pytest
 
 from delivery import progress, rate, services
 from delivery.models import Delivery, RateSlot
 from delivery.transports import pipelining as pipelining_module
+from delivery.transports import smtp as smtp_transport
 from tests.helpers import run_all
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +25,7 @@ def pipelining(request, smtp_settings, monkeypatch):
     smtp_settings.pipelining = request.param
     calls = []
     real = pipelining_module.send
-    monkeypatch.setattr(pipelining_module, "send", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(pipelining_module, "send", lambda *a, **k: calls.append(a) or real(*a, **k))
     yield request.param
     assert bool(calls) == request.param
 
@@ -91,7 +93,7 @@ def test_a_message_refused_after_its_content_fails_or_waits_and_the_rest_go(
     assert sorted(e for e, d in rows.items() if d.status == "sent") == sent
 
 
-def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
+def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_go_over_a_new_one(
     issue, make_subscribers, smtp_settings, pipelining, settings
 ):
     settings.DELIVERY_SMTP_CONNECTIONS = 1
@@ -103,11 +105,14 @@ def test_a_lost_connection_leaves_the_message_in_doubt_and_the_rest_queued(
     run_all(issue)
 
     rows = {d.email: d for d in Delivery.objects.filter(issue=issue)}
-    assert sorted(sink.recipients()) == ["reader0@example.org", "reader1@example.org"]
+    others = ["reader0@example.org", "reader1@example.org", "reader3@example.org"]
+    assert sorted(sink.recipients()) == [*others, "reader4@example.org"]
     assert [e for e, d in sorted(rows.items()) if d.status == "sent"] == sorted(sink.recipients())
-    for address in ("reader2@example.org", "reader3@example.org", "reader4@example.org"):
-        assert rows[address].status == "queued"
-        assert rows[address].next_attempt_at is not None
+    # only the message whose content went without a reply waits for a retry
+    assert rows["reader2@example.org"].status == "queued"
+    assert rows["reader2@example.org"].next_attempt_at is not None
+    # the others went on over a new connection, without an attempt spent
+    assert {rows[e].attempts for e in others} == {1}
 
 
 def test_a_lost_connection_leaves_its_message_in_doubt_and_the_others_go_on(
@@ -161,3 +166,42 @@ def test_test_send_goes_to_one_address_only_and_is_marked(issue, make_subscriber
     assert rcpt == "editor@example.org"
     assert email.message_from_bytes(raw, policy=email.policy.strict)["Subject"].startswith("[TEST]")
     assert not Delivery.objects.exists()
+
+
+def test_a_421_and_close_ends_the_connection_and_the_rest_go_over_a_new_one(
+    issue, make_subscribers, smtp_settings, pipelining, settings
+):
+    settings.DELIVERY_SMTP_CONNECTIONS = 2
+    make_subscribers(120)
+    sink = smtp_settings
+    sink.close_every = 25
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    assert sink.closed == 4
+    counts = Counter(sink.recipients())
+    assert len(counts) == 120 and max(counts.values()) == 1  # every one once
+    rows = Delivery.objects.filter(issue=issue)
+    # a refusal is not a doubt: each went again at once, no attempt spent, no retry
+    assert set(rows.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_a_server_that_closes_on_every_message_sends_them_to_a_retry(
+    issue, make_subscribers, smtp_settings, pipelining, settings
+):
+    settings.DELIVERY_SMTP_CONNECTIONS = 1
+    make_subscribers(6)
+    sink = smtp_settings
+    sink.close_every = 1
+    services.send_start(issue=issue)
+
+    run_all(issue)
+
+    assert sink.recipients() == []
+    rows = Delivery.objects.filter(issue=issue)
+    assert set(rows.values_list("status", flat=True)) == {"queued"}
+    assert all(r.next_attempt_at for r in rows)
+    assert any("421" in r.last_error for r in rows)
+    # a few connections in a row, not one per message forever
+    assert sink.closed <= 2 * smtp_transport.RECONNECTS
