@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from csp.decorators import csp_update
 from django.conf import settings
 from django.core.cache import caches
@@ -15,7 +13,7 @@ from django.views.decorators.cache import cache_page
 from django_ratelimit.decorators import ratelimit
 
 from issues import search as archive_search
-from issues.crossrefs import Mention, link_cross_references, mentions_in, normalize_name
+from issues.crossrefs import link_bodies
 from issues.dating import estimated_dates
 from issues.markdown import IMAGE_SOURCES
 from issues.models import Article, Issue, Publication, Volume
@@ -98,20 +96,6 @@ def archive(request: HttpRequest, pub: str, volume: int | None = None) -> HttpRe
     )
 
 
-def _issue_urls(mentions: list[Mention]) -> dict[tuple[str, date], str]:
-    """URLs of the sent issues that the mentions cite, in one query."""
-    dates = {m.date for m in mentions if m.date is not None}
-    if not dates:
-        return {}
-    urls = {}
-    for issue in (
-        Issue.objects.published().filter(date__in=dates).select_related("publication", "volume")
-    ):
-        for key in (normalize_name(issue.publication.name), issue.publication.slug):
-            urls[(key, issue.date)] = issue.get_absolute_url()
-    return urls
-
-
 # A sent issue does not change, but its footer (masthead, contact details) and its
 # cross-reference links (other issues being sent) may: a minute of staleness buys an
 # archive that serves a popular issue without touching the database.
@@ -125,7 +109,7 @@ def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> Ht
     """One sent issue with every article, the masthead and the publisher's footer.
 
     Four queries: the issue, its articles, the masthead, and (when the text cites other
-    issues) the cited issues, whose dates become links."""
+    issues) the cited issues, whose dates become links, as in the email."""
     issue = get_object_or_404(
         Issue.objects.published().select_related("publication", "volume"),
         publication__slug=pub,
@@ -134,14 +118,9 @@ def issue_detail(request: HttpRequest, pub: str, volume: int, number: int) -> Ht
     )
     articles = list(issue.articles.all())
     default_year = issue.date.year if issue.date else None
-    mentions = [m for a in articles for m in mentions_in(a.body_html, default_year)]
-    urls = _issue_urls(mentions) if mentions else {}
-    for article in articles:
-        article.html = mark_safe(  # noqa: S308 - sanitized by render_markdown, links escaped
-            link_cross_references(
-                article.body_html, lambda m: urls.get((m.publication, m.date)), default_year
-            )
-        )
+    bodies = link_bodies([a.body_html for a in articles], default_year)
+    for article, html in zip(articles, bodies, strict=True):
+        article.html = mark_safe(html)  # noqa: S308 - sanitized by render_markdown, links escaped
     return render(
         request,
         "issues/issue.html",
