@@ -25,10 +25,17 @@ from issues.models import Issue
 log = logging.getLogger(__name__)
 
 Status = Delivery.Status
-# New rows' chunks go after everything else queued on a broker that orders messages by
-# priority (Redis: 0, the default, first), so that a retry or a lost worker's rows due
-# again wait for no window of new chunks; RabbitMQ queues without priorities ignore it.
-NEW_ROWS_PRIORITY = 6
+
+
+def priorities() -> tuple[int, int]:
+    """The broker priorities of chunks of rows due again (a retry, a lost worker's rows)
+    and of new rows' chunks: the first go before the window of new chunks already
+    queued. Redis keeps a list per priority step and serves 0 first; RabbitMQ serves
+    the highest first, in queues declared with `x-max-priority`
+    (CELERY_TASK_QUEUE_MAX_PRIORITY)."""
+    if settings.CELERY_BROKER_URL.startswith("amqp"):
+        return settings.CELERY_TASK_QUEUE_MAX_PRIORITY, 0
+    return 0, 6
 
 
 def chunk_size(rate: int | None) -> int:
@@ -101,11 +108,11 @@ def dispatch(
             return 0
         job.handed_out_at = now
         job.save(update_fields=["cursor", "handed_out_at"])
+        again, new = priorities()
         for n, (lo, hi) in enumerate(ranges):
-            if n < behind:
-                send_chunk.delay_on_commit(issue_id, lo, hi)
-            else:  # behind the rows due again, on a broker that orders by priority
-                send_chunk.apply_async_on_commit((issue_id, lo, hi), priority=NEW_ROWS_PRIORITY)
+            send_chunk.apply_async_on_commit(
+                (issue_id, lo, hi), priority=again if n < behind else new
+            )
     return len(ranges)
 
 

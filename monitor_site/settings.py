@@ -343,6 +343,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES = (Queue("default", routing_key="default"), Queue("send", routing_key="send"))
 CELERY_TASK_ROUTES = {"delivery.tasks.send_chunk": {"queue": "send"}}
+# RabbitMQ orders a queue's messages by priority only if the queue was declared with
+# x-max-priority (delivery.dispatch.priorities); a queue declared before without it
+# must be deleted once (RabbitMQ refuses to declare it again with other arguments).
+if CELERY_BROKER_URL.startswith("amqp"):
+    CELERY_TASK_QUEUE_MAX_PRIORITY = 9
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fix-up closes the database connection around every task unless told
 # to reuse it; a send task would then pay for a new PostgreSQL backend (connection,

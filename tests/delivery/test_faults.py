@@ -128,9 +128,9 @@ def test_rows_due_again_are_handed_out_behind_the_cursor_before_new_rows(
     handed = []
     with _enqueued(handed):
         assert dispatch.dispatch(issue_id=issue.pk, chunks=2) == 3
-    assert handed[0] == (issue.pk, ids[3], ids[4])  # the rows due again first
+    again, new = dispatch.priorities()
+    assert handed[0] == (issue.pk, ids[3], ids[4], again)  # the rows due again first
     # then new rows, up to the window's 20 rows, after what else is queued
-    new = dispatch.NEW_ROWS_PRIORITY
     assert handed[1:] == [(issue.pk, ids[20], ids[29], new), (issue.pk, ids[30], ids[37], new)]
     assert SendJob.objects.get(issue=issue).cursor == ids[37]
 
@@ -231,7 +231,6 @@ class _enqueued:
         from delivery.tasks import send_chunk
 
         self._patch = pytest.MonkeyPatch()
-        self._patch.setattr(send_chunk, "delay_on_commit", lambda *a: self.into.append(a))
         self._patch.setattr(
             send_chunk,
             "apply_async_on_commit",

@@ -181,3 +181,27 @@ def test_beat_reads_the_bounce_mailbox_only_when_there_is_one(tmp_path):
     assert with_url.stdout.strip() == (
         "{'task': 'delivery.tasks.bounces_poll', 'schedule': 120.0} bounces.example.org"
     )
+
+
+PRIORITY_PROBE = (
+    "import django; django.setup(); from monitor_site.celery import app; "
+    "from delivery.dispatch import priorities; "
+    "print(*(app.amqp.queues[q].queue_arguments for q in ('default', 'send')), *priorities())"
+)
+
+
+@pytest.mark.parametrize(
+    "broker, printed",
+    [
+        # RabbitMQ serves the highest priority first, in queues declared to have them
+        ("amqp://guest:guest@127.0.0.1:5672//", "{'x-max-priority': 9} {'x-max-priority': 9} 9 0"),
+        # Redis keeps a list per priority step and serves 0 first
+        ("redis://127.0.0.1:6379/0", "None None 0 6"),
+    ],
+)
+def test_rows_due_again_outrank_new_rows_on_either_broker(tmp_path, broker, printed):
+    result = run_settings(
+        tmp_path, PRIORITY_PROBE, DJANGO_SECRET_KEY="k" * 50, CELERY_BROKER_URL=broker
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == printed
