@@ -369,7 +369,9 @@ DELIVERY_RETRY_MAX_SECONDS = 20 * 60
 # relay takes milliseconds to accept a message and an ESP hundreds to answer a call,
 # so a process waits unless several go at once. Each is one SMTP connection to the
 # relay, or one HTTP request to the ESP, per worker process.
-DELIVERY_SMTP_CONNECTIONS = _int("MONITOR_DELIVERY_SMTP_CONNECTIONS", 16)
+# A relay connection carries about 200 messages a second (5 ms each); 32 let two worker
+# processes keep up with what two cores render.
+DELIVERY_SMTP_CONNECTIONS = _int("MONITOR_DELIVERY_SMTP_CONNECTIONS", 32)
 DELIVERY_ESP_CALLS = _int("MONITOR_DELIVERY_ESP_CALLS", 4)
 DELIVERY_MAX_ATTEMPTS = 10  # 30 s doubling to 20 min: about an hour and a half in all
 # A running send with work due and no progress this long is reported stalled (/healthz,
