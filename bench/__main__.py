@@ -126,6 +126,13 @@ def _table(ctx: Context) -> str:
                     ">= 0.8",
                     v["of_zero_latency"] >= 0.8 if n >= 100_000 else None,
                 )
+            if "of_limit" in v:  # of the bare client against the same delays
+                add(
+                    f"{name} of limit ({n // 1000}k)",
+                    f"{v['of_limit']:.2f}",
+                    ">= 0.6",
+                    v["of_limit"] >= 0.6 if n >= 100_000 else None,
+                )
             cpu = v.get("cpu_us_per_message")
             if cpu:
                 parts = ", ".join(f"{k} {c:.1f}" for k, c in cpu.items())

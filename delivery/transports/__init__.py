@@ -37,11 +37,13 @@ def names_needed(rendered: RenderedIssue) -> bool:
 
 def rows_to_fill_lanes() -> int:
     """How many messages a chunk needs so that every call lane of the configured ESP
-    sends a whole batch at once (0 where a lane takes a message at a time)."""
+    sends two whole batches (0 where a lane takes a message at a time): the calls start
+    a build apart (`esp.Starts`), and only the chunk's last ones wait with nothing
+    left to build."""
     esp = _esp()
     if esp not in MERGE_TAGS:
         return 0
-    return settings.DELIVERY_ESP_CALLS * ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
+    return 2 * settings.DELIVERY_ESP_CALLS * ESP_BATCH_LIMITS.get(esp, ESP_BATCH_LIMIT)
 
 
 def transport():

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl
@@ -16,7 +18,7 @@ from django.core import mail
 
 from delivery import transports
 from delivery.rendering import Recipient, rendered_issue
-from delivery.transports import AnymailTransport
+from delivery.transports import AnymailTransport, esp
 
 pytestmark = pytest.mark.django_db
 
@@ -60,9 +62,12 @@ class Mailgun(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
+    delay = 0.0  # seconds before each answer
+
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         self.received.append((self.headers["Content-Type"], body))
+        time.sleep(self.delay)
         answer = json.dumps({"id": f"<{len(self.received)}@example.org>", "message": "Queued."})
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -184,3 +189,40 @@ def test_an_esp_without_merge_tags_gets_a_call_a_recipient_recorded_every_100(es
 
     assert transport.step == 100
     assert [len(unit) for unit in transport.units(recipients(3))] == [1, 1, 1]
+
+
+def test_calls_of_a_process_start_a_build_apart():
+    starts = esp.Starts()
+    starts.took(0.04)  # a call took 40 ms of CPU
+    started: list[float] = []
+
+    def call() -> None:
+        starts.wait_turn()
+        started.append(time.monotonic())
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    gaps = [b - a for a, b in itertools.pairwise(sorted(started))]
+    assert len(gaps) == 3 and min(gaps) >= 0.035
+
+
+def test_the_build_is_learned_from_cpu_not_from_the_wait_for_the_answer(
+    issue, mailgun, monkeypatch
+):
+    monkeypatch.setattr(esp, "starts", esp.Starts())
+    monkeypatch.setattr(Mailgun, "delay", 0.3)
+
+    with AnymailTransport("mailgun") as transport:
+        transport.send(rendered_issue(issue), recipients(200))
+
+    assert 0 < esp.starts.build < 0.3  # the 300 ms the answer took are not counted
+
+
+def test_an_esp_chunk_gives_each_call_in_flight_two_batches(settings, mailgun):
+    settings.DELIVERY_ESP_CALLS = 4
+    assert transports.rows_to_fill_lanes() == 8000  # Mailgun: 1,000 a call
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert transports.rows_to_fill_lanes() == 0  # a connection takes a message at a time
