@@ -27,13 +27,16 @@ RECONNECTS = 3
 
 
 class SmtpTransport(Transport):
-    # Handed out a step at a time, with the send's state read before each: a pause
-    # lets at most a step and what the connections hold (HELD) go out.
-    step = Transport.step - HELD
-
     def __init__(self) -> None:
         self.backend = get_connection()
         self.lanes = settings.DELIVERY_SMTP_CONNECTIONS
+        # Messages a connection takes at a time: all of them together hold about HELD.
+        self.unit = max(1, min(UNIT, HELD // self.lanes))
+        # Handed out a step at a time, with the send's state read before each. A pause
+        # lets a step go out and what each connection holds: the unit it took and the
+        # message before, whose content goes in the same write as the unit's first
+        # envelope. Together at most Transport.step (100) a worker process.
+        self.step = max(self.unit, Transport.step - self.lanes * (self.unit + 1))
 
     def __exit__(self, *exc: object) -> None:
         # closing a broken connection may fail too
@@ -43,9 +46,8 @@ class SmtpTransport(Transport):
     def units(self, batch: Batch) -> list[Batch]:
         """A few messages at a time, fewer where the chunk is small: each connection
         keeps pipelining from one unit into the next, and the last units of a chunk
-        are spread over the connections. All connections together hold at most about
-        HELD messages at once: what still goes out once a send is paused."""
-        size = max(1, min(UNIT, len(batch) // (self.lanes * UNIT), HELD // self.lanes))
+        are spread over the connections."""
+        size = max(1, min(self.unit, len(batch) // (self.lanes * UNIT)))
         return [batch[i : i + size] for i in range(0, len(batch), size)]
 
     def send(self, rendered: RenderedIssue, batch: Batch) -> Outcome:
