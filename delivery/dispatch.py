@@ -116,6 +116,10 @@ def dispatch(
     return len(ranges)
 
 
+def _wake_key(issue_id: int, second: int) -> str:
+    return f"delivery:wake:{issue_id}:{second}"
+
+
 def wake_at(issue_id: int, when: datetime) -> None:
     """Look at the issue again when `when` comes (a retry falls due): a `wake` task at
     the next whole second, one per issue and second however many rows ask for it, so
@@ -123,14 +127,24 @@ def wake_at(issue_id: int, when: datetime) -> None:
     from delivery.tasks import wake
 
     second = math.ceil(when.timestamp())
-    key, ttl = f"delivery:wake:{issue_id}:{second}", max(0, second - int(time.time())) + 60
+    ttl = max(0, second - int(time.time())) + 60
     # Only a hint (the sweeper finds due rows anyway): a cache or a broker away must
     # not fail the record of a step that asked for it.
     try:
-        if cache.add(key, 1, timeout=ttl):
-            wake.apply_async((issue_id,), countdown=max(0.0, second - time.time()))
+        if cache.add(_wake_key(issue_id, second), 1, timeout=ttl):
+            wake.apply_async((issue_id, second), countdown=max(0.0, second - time.time()))
     except Exception as exc:  # whatever the cache or the broker raise
         log.warning("no wake-up planned for issue %s: %s", issue_id, exc)
+
+
+def woken(issue_id: int, second: int) -> None:
+    """The wake-up for `second` has come: that second may be planned again. A timer
+    that fires a moment early finds the rows not due yet, and plans a look for them in
+    the same second."""
+    try:
+        cache.delete(_wake_key(issue_id, second))
+    except Exception as exc:  # the look goes on; the sweeper is the safety net
+        log.warning("wake-up of issue %s not cleared: %s", issue_id, exc)
 
 
 def wake_when_due(issue_id: int) -> bool:

@@ -7,7 +7,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import DatabaseError, connection
 
-from delivery import bounces, chunk
+from delivery import bounces, chunk, dispatch
 from delivery import retention as retention_policy
 from delivery import sweep as sweeper
 from delivery.record import DATABASE_LOST
@@ -40,9 +40,11 @@ def send_chunk(self: Task, issue_id: int, lo: int, hi: int) -> dict[str, int]:
 
 
 @shared_task(bind=True)
-def wake(self: Task, issue_id: int) -> int:
+def wake(self: Task, issue_id: int, second: int | None = None) -> int:
     """A retry of the issue falls due: hand it out (delivery/dispatch.py, `wake_at`)."""
     try:
+        if second is not None:
+            dispatch.woken(issue_id, second)
         return chunk.look_again(issue_id=issue_id)
     except DATABASE_LOST as exc:
         raise _database_lost(self, exc) from exc

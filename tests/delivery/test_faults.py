@@ -152,9 +152,27 @@ def test_a_retry_plans_a_look_at_the_issue_for_when_it_falls_due(
     run_all(issue)  # nothing due: the chunk plans a look for the first due time
     assert len(mail.outbox) == 0
     ((args, countdown),) = planned
-    assert args == (issue.pk,) and 6 < countdown <= 8
+    assert args[0] == issue.pk and 6 < countdown <= 8
     run_all(issue)
     assert len(planned) == 1  # one look per issue and due second, however many ask
+
+
+def test_a_wake_up_that_comes_a_moment_early_plans_another_for_the_same_second(
+    issue, make_subscribers, monkeypatch
+):
+    make_subscribers(2)
+    services.send_start(issue=issue)
+    planned: list[tuple[tuple, float]] = []
+    monkeypatch.setattr(
+        wake, "apply_async", lambda args, countdown: planned.append((args, countdown))
+    )
+    due = timezone.now() + timedelta(seconds=0.5)
+    Delivery.objects.filter(issue=issue).update(status="queued", next_attempt_at=due)
+    dispatch.wake_when_due(issue.pk)
+    ((args, _),) = planned
+
+    assert wake(*args) == 0  # before the rows are due: nothing to hand out
+    assert len(planned) == 2 and planned[1][0] == args  # looked at again in that second
 
 
 def test_sweeping_a_busy_send_hands_out_the_rows_it_took_back(issue, make_subscribers, settings):
