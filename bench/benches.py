@@ -376,18 +376,24 @@ def _python_load(
 ) -> tuple[float, float]:
     """A small asyncio load generator, for machines without wrk (it costs more CPU)."""
     import asyncio
+    from itertools import count
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     target = f"{parts.path}?{parts.query}" if parts.query else parts.path
-    request = (f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").encode()
+    # with `vary`, as the wrk script does: a parameter no page reads, new each request
+    fresh = (f"{target}{'&' if parts.query else '?'}_={time.time_ns()}-{n}" for n in count())
     latencies: list[float] = []
+
+    def request() -> bytes:
+        path = next(fresh) if vary else target
+        return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
 
     async def client(stop: float) -> None:
         while time.perf_counter() < stop:
             t = time.perf_counter()
             reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
-            writer.write(request)
+            writer.write(request())
             response = await reader.read()
             writer.close()
             if not response.startswith(b"HTTP/1.1 200"):
