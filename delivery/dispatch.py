@@ -32,10 +32,9 @@ def priorities() -> tuple[int, int]:
     and of new rows' chunks: the first go before the window of new chunks already
     queued. Redis keeps a list per priority step and serves 0 first; RabbitMQ serves
     the highest first, in queues declared with `x-max-priority`
-    (CELERY_TASK_QUEUE_MAX_PRIORITY)."""
-    if settings.CELERY_BROKER_URL.startswith("amqp"):
-        return settings.CELERY_TASK_QUEUE_MAX_PRIORITY, 0
-    return 0, 6
+    (CELERY_TASK_QUEUE_MAX_PRIORITY, set for RabbitMQ only)."""
+    highest = getattr(settings, "CELERY_TASK_QUEUE_MAX_PRIORITY", None)
+    return (0, 6) if highest is None else (highest, 0)
 
 
 def chunk_size(rate: int | None) -> int:
