@@ -4,8 +4,8 @@ a subscription they never requested.
 
 The rules: the invitation is one email with one button; ignoring it changes nothing. Up
 to two reminders follow, on the publication's days after the invitation, each sent
-exactly once however many sweeps run at once (claimed by a conditional UPDATE of
-`reminders_sent`). Only a `pending` invitation is reminded: accepting it (`active`),
+exactly once however many sweeps run at once (claimed with the rows locked, by an
+UPDATE of `reminders_sent`). Only a `pending` invitation is reminded: accepting it (`active`),
 unsubscribing, a bounce or a complaint ends them, and so does its expiry
 (Subscription.INVITATION_DAYS after the last message). Accepting records the consent
 ("invitation", with time and IP)."""
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from issues.models import Publication
@@ -88,9 +88,10 @@ def invitation_reminders_send(*, now: datetime | None = None) -> int:
     """Claim and queue the reminders due now; returns how many were claimed.
 
     Reminder n goes `days[n]` after the invitation and, for the second, as long after the
-    first as the days say, so one sweep after a long pause never sends both. Each is
-    claimed by a conditional UPDATE (`reminders_sent` n-1 -> n): of sweeps running at
-    once, exactly one sends it."""
+    first as the days say, so one sweep after a long pause never sends both. They are
+    claimed REMINDER_BATCH at a time: rows locked (others' locks skipped), then one
+    UPDATE of `reminders_sent` n-1 -> n. Of sweeps running at once, exactly one sends
+    each reminder."""
     from subscriptions import tasks
 
     now = now or timezone.now()
@@ -111,12 +112,24 @@ def invitation_reminders_send(*, now: datetime | None = None) -> int:
             )
             if n > 1:
                 due = due.filter(reminded_at__lte=now - timedelta(days=days[n - 1] - days[n - 2]))
-            for pk in due.order_by("pk").values_list("pk", flat=True):
-                with transaction.atomic():
-                    won = Subscription.objects.filter(
-                        pk=pk, status=Status.PENDING, reminders_sent=n - 1
-                    ).update(reminders_sent=F("reminders_sent") + 1, reminded_at=now)
-                    if won:
-                        tasks.send_invitation.delay_on_commit(pk, n)
-                        claimed += 1
+            while won := _reminders_claim(due, n, now):
+                for pk in won:
+                    tasks.send_invitation.delay_on_commit(pk, n)
+                claimed += len(won)
     return claimed
+
+
+REMINDER_BATCH = 500
+
+
+def _reminders_claim(due, n: int, now: datetime) -> list[int]:
+    """Up to REMINDER_BATCH of the `due` subscriptions, marked as sent reminder `n`."""
+    with transaction.atomic():
+        pks = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:REMINDER_BATCH]
+        )
+        if pks:
+            Subscription.objects.filter(pk__in=pks).update(reminders_sent=n, reminded_at=now)
+    return pks

@@ -11,6 +11,7 @@ import time_machine
 from django.conf import settings
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from monitor_site.celery import app as celery_app
@@ -146,3 +147,17 @@ def test_two_sweeps_at_once_send_each_reminder_exactly_once(publication):
     assert sum(claimed) == 40 and len(claimed) == 2
     assert sorted(m.to[0] for m in mail.outbox) == sorted(readers)
     assert set(Subscription.objects.values_list("reminders_sent", flat=True)) == {1}
+
+
+def test_a_sweep_takes_as_many_queries_for_30_reminders_as_for_3(publication):
+    start = timezone.now()
+    for n in range(33):
+        invite(publication, f"reader{n}@example.org", at=start)
+    later = Subscription.objects.order_by("pk").values_list("pk", flat=True)[3:]
+    Subscription.objects.filter(pk__in=list(later)).update(invited_at=start + timedelta(days=1))
+    counts = []
+    for due, reminders in [(timedelta(days=7, hours=1), 3), (timedelta(days=8, hours=1), 30)]:
+        with CaptureQueriesContext(connection) as queries:
+            assert invitations.invitation_reminders_send(now=start + due) == reminders
+        counts.append(len(queries))
+    assert counts[0] == counts[1] < 15
