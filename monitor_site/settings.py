@@ -118,6 +118,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # turns django-ratelimit's Ratelimited into RATELIMIT_VIEW (429) instead of a 403
     "django_ratelimit.middleware.RatelimitMiddleware",
+    # the database, Redis or the broker not answering: 503 and a page, not a 500
+    "monitor_site.unavailable.ServiceUnavailableMiddleware",
     # last, so that it sees the outcome of authentication
     "axes.middleware.AxesMiddleware",
 ]

@@ -12,12 +12,15 @@ unsubscribing, a bounce or a complaint ends them, and so does its expiry
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from celery import Task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerDown
 
 from issues.models import Publication
 from subscriptions.models import Subscriber, Subscription
@@ -55,9 +58,25 @@ def invitations_send(*, subscriptions: Sequence[Subscription]) -> int:
             .values_list("pk", flat=True)
         )
         Subscription.objects.filter(pk__in=claimed).update(invited_at=timezone.now())
-        for pk in claimed:
-            tasks.send_invitation.delay_on_commit(pk, 0)
+        transaction.on_commit(
+            functools.partial(_queue, tasks.send_invitation, claimed, 0, _uninvite)
+        )
     return len(claimed)
+
+
+def _uninvite(pks: list[int]) -> None:
+    Subscription.objects.filter(pk__in=pks).update(invited_at=None)
+
+
+def _queue(task: Task, pks: list[int], n: int, give_back: Callable[[list[int]], object]) -> None:
+    """`task` queued for each of `pks`. Should the broker refuse one, the claims of it and
+    of those after it are given back (`give_back`), for the next try to send them."""
+    for i, pk in enumerate(pks):
+        try:
+            task.delay(pk, n)
+        except BrokerDown:
+            give_back(pks[i:])
+            raise
 
 
 def invitation_accept(*, subscription: Subscription, ip: str | None) -> bool:
@@ -113,8 +132,10 @@ def invitation_reminders_send(*, now: datetime | None = None) -> int:
             if n > 1:
                 due = due.filter(reminded_at__lte=now - timedelta(days=days[n - 1] - days[n - 2]))
             while won := _reminders_claim(due, n, now):
-                for pk in won:
-                    tasks.send_invitation.delay_on_commit(pk, n)
+                before = dict(won)
+                give_back = functools.partial(_unremind, n=n, before=before)
+                queue = functools.partial(_queue, tasks.send_invitation, list(before), n, give_back)
+                transaction.on_commit(queue)
                 claimed += len(won)
     return claimed
 
@@ -122,14 +143,25 @@ def invitation_reminders_send(*, now: datetime | None = None) -> int:
 REMINDER_BATCH = 500
 
 
-def _reminders_claim(due, n: int, now: datetime) -> list[int]:
-    """Up to REMINDER_BATCH of the `due` subscriptions, marked as sent reminder `n`."""
+def _reminders_claim(due, n: int, now: datetime) -> list[tuple[int, datetime | None]]:
+    """Up to REMINDER_BATCH of the `due` subscriptions, marked as sent reminder `n`:
+    their ids, with when they were reminded before."""
     with transaction.atomic():
-        pks = list(
+        rows = list(
             due.select_for_update(skip_locked=True)
             .order_by("pk")
-            .values_list("pk", flat=True)[:REMINDER_BATCH]
+            .values_list("pk", "reminded_at")[:REMINDER_BATCH]
         )
-        if pks:
-            Subscription.objects.filter(pk__in=pks).update(reminders_sent=n, reminded_at=now)
-    return pks
+        if rows:
+            Subscription.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+                reminders_sent=n, reminded_at=now
+            )
+    return rows
+
+
+def _unremind(pks: list[int], n: int, before: dict[int, datetime | None]) -> None:
+    """Reminder `n` of these was not queued: as it was before the claim."""
+    Subscription.objects.bulk_update(
+        [Subscription(pk=pk, reminders_sent=n - 1, reminded_at=before[pk]) for pk in pks],
+        ["reminders_sent", "reminded_at"],
+    )

@@ -31,6 +31,7 @@ from subscriptions.services import (
     erasure_lift,
     is_suppressed,
     normalize_email,
+    queue_claimed,
 )
 from subscriptions.tokens import join_email_digest
 
@@ -68,7 +69,10 @@ def join_request(*, code: str, email: str) -> bool:
         ).exists()
         if not fresh:
             Subscriber.objects.filter(pk=owner.pk).update(join_email=email, join_requested_at=now)
-            tasks.send_join_confirmation.delay_on_commit(owner.pk)
+            release = lambda: Subscriber.objects.filter(  # noqa: E731
+                pk=owner.pk, join_requested_at=now
+            ).update(join_requested_at=None)
+            queue_claimed(tasks.send_join_confirmation, owner.pk, release=release)
     return True
 
 

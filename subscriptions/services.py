@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from celery import Task
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerDown
 
 from issues.models import Publication
 from subscriptions.hashing import address_hash
@@ -143,6 +145,25 @@ def _claim_email_slot(email: str, kind: str) -> bool:
     return bool(claimed)
 
 
+def queue_claimed(task: Task, *args: object, release: Callable[[], object]) -> None:
+    """Queue `task` once the transaction commits. Should the broker refuse it, `release`
+    gives back the claim that allowed it (an email slot), so that asking again sends it,
+    and the error goes on (the visitor gets a 503, monitor_site.unavailable)."""
+
+    def queue() -> None:
+        try:
+            task.delay(*args)
+        except BrokerDown:
+            release()
+            raise
+
+    transaction.on_commit(queue)
+
+
+def _release_email_slot(email: str, kind: str) -> None:
+    EmailCooldown.objects.filter(mailbox=mailbox(email), kind=kind).delete()
+
+
 def confirmation_send(*, subscriber: Subscriber) -> bool:
     """Queue a confirmation email unless one went to this mailbox in EMAIL_INTERVAL.
 
@@ -153,7 +174,9 @@ def confirmation_send(*, subscriber: Subscriber) -> bool:
         if not _claim_email_slot(subscriber.email, EmailCooldown.Kind.CONFIRMATION):
             return False
         _new_confirm_nonce(subscriber.pk)
-        tasks.send_confirmation.delay_on_commit(subscriber.pk)
+        kind = EmailCooldown.Kind.CONFIRMATION
+        release = lambda: _release_email_slot(subscriber.email, kind)  # noqa: E731
+        queue_claimed(tasks.send_confirmation, subscriber.pk, release=release)
     return True
 
 
@@ -382,8 +405,10 @@ def preferences_link_send(*, email: str) -> None:
     if subscriber is None or is_suppressed(email) or not subscriber.subscriptions.exists():
         return
     with transaction.atomic():
-        if _claim_email_slot(email, EmailCooldown.Kind.PREFERENCES_LINK):
-            tasks.send_preferences_link.delay_on_commit(subscriber.pk)
+        kind = EmailCooldown.Kind.PREFERENCES_LINK
+        if _claim_email_slot(email, kind):
+            release = lambda: _release_email_slot(email, kind)  # noqa: E731
+            queue_claimed(tasks.send_preferences_link, subscriber.pk, release=release)
 
 
 @dataclass

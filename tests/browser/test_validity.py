@@ -4,8 +4,10 @@ HTML of every email: no error."""
 from __future__ import annotations
 
 import pytest
+import redis.exceptions
 from django.test import Client, RequestFactory
 
+from monitor_site.unavailable import ServiceUnavailableMiddleware
 from monitor_site.views import ratelimited
 from tests.browser.checkers import require_vnu, vnu_errors
 from tests.browser.pages import html_part, issue_html, public_pages, transactional_messages
@@ -25,11 +27,16 @@ def test_every_public_page_is_valid_html(newsroom):
     too_many = ratelimited(RequestFactory().post("/subscribe/"), Exception())
     assert too_many.status_code == 429
     documents["too many requests"] = too_many.content.decode()
+    down = ServiceUnavailableMiddleware(lambda request: None).process_exception(
+        RequestFactory().get("/"), redis.exceptions.ConnectionError("refused")
+    )
+    assert down.status_code == 503
+    documents["briefly unavailable"] = down.content.decode()
 
     errors = vnu_errors(documents)
 
     assert {name: found for name, found in errors.items() if found} == {}
-    assert len(errors) == 38
+    assert len(errors) == 39
 
 
 def test_every_email_is_valid_html(newsroom):
