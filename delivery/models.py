@@ -253,7 +253,7 @@ class BounceMessage(models.Model):
     # where a kept message is now (a mailbox folder or a file), for staff to look at it
     kept_in = models.CharField(max_length=500, blank=True)
     events = models.PositiveSmallIntegerField(default=0)
-    received_at = models.DateTimeField(auto_now_add=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)  # for retention
 
     class Meta:
         ordering = ["-received_at"]

@@ -10,6 +10,8 @@ What goes:
   and of a contact message, after RETAIN_IP_DAYS; the time and the form stay;
 * an open or click event, after RETAIN_EVENTS_DAYS, counted first into its issue's
   tallies (delivery/tallies.py), so that the report's figures stay as they were;
+* a message read from the bounce mailbox (its record: key, subject, reason), after
+  RETAIN_EVENTS_DAYS too; what it counted stays on the deliveries and suppressions;
 * a mailbox's confirmation cooldown, once its interval is over.
 Each step goes BATCH rows at a time, each batch a short transaction of its own, found
 through an index; the delivery rows are never touched. `retention_apply` returns how
@@ -28,7 +30,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from delivery.models import Delivery, DeliveryEvent
+from delivery.models import BounceMessage, Delivery, DeliveryEvent
 from delivery.tallies import events_fold
 from issues.models import Issue
 from subscriptions.hashing import hashes_refresh
@@ -134,6 +136,9 @@ def retention_apply(*, now: datetime | None = None) -> dict[str, int]:
             _updated(ContactMessage, ip=None),
         ),
         "open and click events": _events_removed(events),
+        "bounce mailbox records": _in_batches(
+            BounceMessage.objects.filter(received_at__lt=events), _deleted(BounceMessage)
+        ),
         "mailbox cooldowns": _in_batches(
             EmailCooldown.objects.filter(sent_at__lt=now - EMAIL_INTERVAL),
             _deleted(EmailCooldown),

@@ -385,7 +385,8 @@ if DELIVERY_STALL_SECONDS < 1:
     )
 # Retention of readers' data (delivery/retention.py, daily): unconfirmed requests and
 # the people who made them, the IP addresses of consent records and contact messages,
-# and each open and click event (kept afterwards as per-issue counts), in days.
+# each open and click event (kept afterwards as per-issue counts) and the record of each
+# message read from the bounce mailbox, in days.
 RETAIN_UNCONFIRMED_DAYS = _int("MONITOR_RETAIN_UNCONFIRMED_DAYS", 30)
 RETAIN_IP_DAYS = _int("MONITOR_RETAIN_IP_DAYS", 365)
 RETAIN_EVENTS_DAYS = _int("MONITOR_RETAIN_EVENTS_DAYS", 395)

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from delivery import feedback, reports, retention, tasks
-from delivery.models import Delivery, DeliveryEvent, EventTally, SendJob
+from delivery.models import BounceMessage, Delivery, DeliveryEvent, EventTally, SendJob
 from issues.models import Issue, Publication
 from subscriptions import joining, services
 from subscriptions.models import (
@@ -185,6 +185,22 @@ def test_opens_and_clicks_go_after_13_months_into_counts_that_keep_the_report(wo
     assert events["clicked"] == (1, 1) and events["delivered"] == (1, 1)
     assert machine["opened"] == (1, 1)
     assert Delivery.objects.filter(issue=world["issue"]).count() == 1
+
+
+def test_bounce_mailbox_records_go_after_13_months(world):
+    Outcome = BounceMessage.Outcome
+    with day(0):
+        BounceMessage.objects.create(key="<a@mx>", source="imap", outcome=Outcome.COUNTED)
+        BounceMessage.objects.create(key="<b@mx>", source="imap", outcome=Outcome.KEPT)
+    with day(300):
+        BounceMessage.objects.create(key="<c@mx>", source="stdin", outcome=Outcome.IGNORED)
+
+    with day(394):
+        assert retention.retention_apply()["bounce mailbox records"] == 0
+    with day(396):
+        assert retention.retention_apply()["bounce mailbox records"] == 2
+
+    assert list(BounceMessage.objects.values_list("key", flat=True)) == ["<c@mx>"]
 
 
 def test_events_go_a_batch_at_a_time_and_each_reader_is_counted_once(world, monkeypatch):
