@@ -220,22 +220,25 @@ def message_process(raw: bytes, *, source: str, recipient: str = "") -> Verdict:
         subject = _text(message.get("Subject", ""))[:200]
         key = message_key(message, raw)
         with transaction.atomic():
-            known = BounceMessage.objects.select_for_update().filter(key=key).first()
-            if known is not None and known.outcome != Outcome.KEPT:
-                return Verdict(known.outcome, "already read", duplicate=True, key=key)
+            # The record first: a second reader of the same message at once (an
+            # operator's run beside beat's poll) waits here for the first to commit.
+            known, created = BounceMessage.objects.get_or_create(
+                key=key, defaults={"source": source, "outcome": Outcome.KEPT}
+            )
+            if not created:
+                known = BounceMessage.objects.select_for_update().get(pk=known.pk)
+                if known.outcome != Outcome.KEPT:
+                    return Verdict(known.outcome, "already read", duplicate=True, key=key)
             verdict = _apply(message, key=key, recipient=recipient)
             verdict.key = key
-            BounceMessage.objects.update_or_create(
-                key=key,
-                defaults={
-                    "source": source,
-                    "outcome": verdict.outcome,
-                    "reason": verdict.reason,
-                    "subject": subject,
-                    "size": len(raw),
-                    "events": verdict.events,
-                    "kept_in": "",
-                },
+            BounceMessage.objects.filter(pk=known.pk).update(
+                source=source,
+                outcome=verdict.outcome,
+                reason=verdict.reason,
+                subject=subject,
+                size=len(raw),
+                events=verdict.events,
+                kept_in="",
             )
         return verdict
     except Kept as exc:

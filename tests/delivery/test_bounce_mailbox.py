@@ -8,16 +8,20 @@ from __future__ import annotations
 import io
 import mailbox
 import sys
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from anymail.signals import AnymailTrackingEvent
+from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from delivery import feedback, verp
+from delivery import bounces, feedback, verp
 from delivery.models import ERASED_EMAIL, BounceMessage, Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
@@ -359,3 +363,54 @@ def test_only_a_failure_of_the_address_is_permanent(status, kind, sent, maildir)
 
     assert DeliveryEvent.objects.get().kind == kind
     assert Suppression.objects.exists() is (kind == "bounced")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="two connections writing at once need PostgreSQL",
+)
+def test_two_readers_of_the_same_message_at_once_count_it_once(sent):
+    """An operator's process_bounces while beat polls the same mailbox: the second
+    reader of a message waits for the first and finds it read."""
+    delivery = sent("reader@example.org")
+    raw = report(verp_of(delivery), address=delivery.email, status="4.2.2")
+    first_read, finish = threading.Event(), threading.Event()
+    verdicts: dict[str, bounces.Verdict] = {}
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            with transaction.atomic():  # held open while the second reads
+                verdicts["first"] = bounces.message_process(raw, source="imap")
+                first_read.set()
+                finish.wait(timeout=30)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            first_read.set()
+            connection.close()
+
+    def second() -> None:
+        try:
+            first_read.wait(timeout=30)
+            verdicts["second"] = bounces.message_process(raw, source="maildir")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_read.wait(timeout=30)
+    time.sleep(0.5)  # the second is reading by now
+    finish.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert verdicts["first"].outcome == Outcome.COUNTED and not verdicts["first"].duplicate
+    assert verdicts["second"].duplicate
+    assert DeliveryEvent.objects.filter(kind="deferred").count() == 1
+    assert BounceMessage.objects.get().source == "imap"
