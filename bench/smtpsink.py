@@ -8,8 +8,10 @@ server gives, parsing bytes with no per-line objects, so the sink is not what is
 `--reply-delay` and `--data-delay` make it answer like a relay: each reply that long
 after the one before it on the same connection (or after its command came), and the
 reply to a message's content after `--data-delay` (the relay writing its queue file),
-connections independent of each other. It waits with select(2), whose timeout is in
-microseconds (epoll's is in milliseconds, which would round each 0.5 ms up to 1).
+connections independent of each other; the replies to what one read brought (a
+pipelined group) go out together, once the last is ready. It waits with select(2),
+whose timeout is in microseconds (epoll's is in milliseconds, which would round each
+0.5 ms up to 1).
 
     python -m bench.smtpsink --port 2525 [--reply-delay 0.0005 --data-delay 0.003]
 """
@@ -37,12 +39,21 @@ class Session(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         self.loop = asyncio.get_running_loop()
         self.ready = 0.0  # when the last reply scheduled goes out
+        self.held: list[bytes] = []  # replies of the input read so far, not written yet
         self.transport.write(b"220 sink.bench ESMTP ready\r\n")
 
     def _later(self, reply: bytes, delay: float) -> None:
-        """Write `reply` `delay` seconds after the previous reply, or after now."""
+        """Hold `reply`, ready `delay` seconds after the previous reply, or after now."""
         self.ready = max(self.ready, self.loop.time()) + delay
-        self.loop.call_at(self.ready, self._write, reply)
+        self.held.append(reply)
+
+    def _flush(self) -> None:
+        """The replies held, in one write once the last of them is ready: the input is
+        all read, and a server "MUST send all pending responses immediately whenever
+        the local TCP input buffer is emptied" (RFC 2920 §3.2), not one at a time."""
+        if self.held:
+            self.loop.call_at(self.ready, self._write, b"".join(self.held))
+            self.held = []
 
     def _write(self, reply: bytes) -> None:
         if not self.transport.is_closing():
@@ -99,6 +110,7 @@ class Session(asyncio.Protocol):
             else:
                 write(b"502 5.5.2 Command not recognized\r\n")
         self.buffer = buffer
+        self._flush()
 
 
 def count(port: int, host: str = "127.0.0.1") -> tuple[int, int]:
