@@ -11,6 +11,9 @@ from issues.permissions import Groups
 # no group grants: superusers hold it, and anyone it is given to by name.
 READERS_LINKS = "delivery.view_outbox"
 
+# the bounce mailbox: each message read, what came of it, why one was kept aside (given
+# by migration 0014: the model is younger than the group)
+BOUNCE_LIST = [("delivery", "view_bouncemessage")]
 SUBSCRIPTION_STAFF_PERMISSIONS = [
     # people and their subscriptions; "change_subscriber" is also the legacy-list import
     ("subscriptions", "view_subscriber"),
@@ -33,5 +36,6 @@ SUBSCRIPTION_STAFF_PERMISSIONS = [
     # each subscriber's delivery history, bounces and complaints
     ("delivery", "view_delivery"),
     ("delivery", "view_deliveryevent"),
+    *BOUNCE_LIST,
 ]
 GROUPS: Groups = {"Subscription staff": SUBSCRIPTION_STAFF_PERMISSIONS}

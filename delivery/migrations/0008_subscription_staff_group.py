@@ -2,8 +2,13 @@
 
 from django.db import migrations
 
-from delivery.permissions import GROUPS
+from delivery.permissions import BOUNCE_LIST, SUBSCRIPTION_STAFF_PERMISSIONS
 from issues.permissions import migrate_groups, unmigrate_groups
+
+# What the group held then: the bounce list came with 0014.
+GROUPS = {
+    "Subscription staff": [p for p in SUBSCRIPTION_STAFF_PERMISSIONS if p not in BOUNCE_LIST]
+}
 
 
 def create_groups(apps, schema_editor):

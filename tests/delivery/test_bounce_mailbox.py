@@ -26,7 +26,7 @@ from delivery.models import ERASED_EMAIL, BounceMessage, Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
 from tests.factories import IssueFactory
-from tests.helpers import make_subscription
+from tests.helpers import make_subscription, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -314,13 +314,17 @@ def test_bad_arguments_are_named(tmp_path, settings):
         run("--maildir", str(tmp_path), "--recipient", "x@example.org")
 
 
-def test_the_subscriber_page_and_the_bounce_list_show_what_came_back(sent, maildir, admin_client):
+def test_the_subscriber_page_and_the_bounce_list_show_what_came_back(sent, maildir, client):
+    """To Subscription staff, who handle bounces; not to analysts."""
+    client.force_login(member_of("Analysts", "ann"))
+    assert client.get(reverse("admin:delivery_bouncemessage_changelist")).status_code == 403
+    client.force_login(member_of("Subscription staff", "sam"))
     delivery = sent()
     deliver(maildir, report(verp_of(delivery), address=delivery.email))
     deliver(maildir, no_report(sent("other@example.org")))
     run("--maildir", str(maildir))
 
-    page = admin_client.get(
+    page = client.get(
         reverse("admin:subscriptions_subscriber_change", args=[delivery.subscriber_id])
     )
     assert page.status_code == 200
@@ -328,7 +332,7 @@ def test_the_subscriber_page_and_the_bounce_list_show_what_came_back(sent, maild
     assert "Hard bounce" in history  # the suppression
     assert "Bounced (bounced)" in history and "via bounce: permanent failure 5.1.1" in history
 
-    listing = admin_client.get(reverse("admin:delivery_bouncemessage_changelist"))
+    listing = client.get(reverse("admin:delivery_bouncemessage_changelist"))
     assert listing.status_code == 200
     assert "no delivery report in it" in listing.content.decode()
     assert "1 permanent failure(s)" in listing.content.decode()

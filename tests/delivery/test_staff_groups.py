@@ -41,6 +41,7 @@ def test_subscription_staff_come_back_after_a_flush_with_exactly_their_permissio
         ("subscriptions", "change_contactmessage"),
         ("delivery", "view_delivery"),
         ("delivery", "view_deliveryevent"),
+        ("delivery", "view_bouncemessage"),
     }
 
 
