@@ -16,8 +16,9 @@ def tracking_event_received(
 ) -> None:
     """One ESP tracking event: stored against its delivery, suppressions applied.
 
-    Exceptions propagate on purpose: anymail's view then answers 500 and the ESP sends
-    the event again, which the stored key makes safe."""
+    Exceptions propagate on purpose: the request then answers 5xx (503 for the database,
+    monitor_site.unavailable) and the ESP sends the event again, which the stored key
+    makes safe."""
     feedback.event_record(esp=esp_name, event=event)
 
 

@@ -8,7 +8,8 @@
   a message, answers 400, never 500: anymail lets JSON and key errors through as server
   errors, which would make the sender retry garbage for days.
 * A webhook for an ESP that is not set up here (no signing key, no boto3) answers 404.
-* A failing receiver (the database) still answers 500, so that the ESP retries.
+* A failing receiver (the database) answers 503 (monitor_site.unavailable), so that the
+  ESP retries.
 """
 
 from __future__ import annotations

@@ -611,7 +611,7 @@ def test_a_malformed_body_answers_400_and_changes_nothing(webhooks_on, client, s
 
 
 @pytest.mark.parametrize("esp", ESPS)
-def test_a_database_error_answers_500_so_that_the_esp_retries(webhooks_on, client, sent, esp):
+def test_a_database_error_answers_503_so_that_the_esp_retries(webhooks_on, client, sent, esp):
     table = DeliveryEvent._meta.db_table
 
     def unavailable(execute, sql, params, many, context):
@@ -622,7 +622,8 @@ def test_a_database_error_answers_500_so_that_the_esp_retries(webhooks_on, clien
     hook = sent.hook(esp, "hard_bounce")
     before = snapshot()
     with connection.execute_wrapper(unavailable):
-        assert hook.post(client).status_code == 500
+        response = hook.post(client)
+    assert (response.status_code, response["Retry-After"]) == (503, "120")
     assert snapshot() == before
     # The ESP's retry goes through and is applied once.
     assert hook.post(client).status_code == 200
