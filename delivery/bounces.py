@@ -20,6 +20,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.errors
 import email.header
@@ -28,6 +29,8 @@ import hashlib
 import logging
 import mailbox
 import re
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -35,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 import flufl.bounce
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from imapclient import IMAPClient
@@ -406,12 +410,40 @@ class ImapAccount:
         )
 
 
+class Busy(Exception):
+    """Another run is reading the IMAP mailbox."""
+
+
+IMAP_LOCK = "delivery.bounces.imap"
+
+
+@contextlib.contextmanager
+def _only_reader() -> Iterator[None]:
+    """One run at a time reads the IMAP mailbox (an operator's process_bounces beside
+    beat's poll): two would read the same messages, which the records count once, and
+    then both move them (one fails, or the folder gets a copy twice). The lock is in
+    the shared cache and lasts at most the task's time limit, should a run die
+    holding it."""
+    token = secrets.token_hex(8)
+    if not cache.add(IMAP_LOCK, token, timeout=settings.CELERY_TASK_TIME_LIMIT):
+        raise Busy("another run is reading the bounce mailbox; try again when it ends")
+    try:
+        yield
+    finally:
+        if cache.get(IMAP_LOCK) == token:
+            cache.delete(IMAP_LOCK)
+
+
 def imap_process(url: str, *, timeout: float = 60) -> Summary:
     """Every message in the IMAP folder, each then moved (MOVE, else copied and
-    expunged) into the PROCESSED_FOLDER or KEPT_FOLDER beside it, created if missing."""
+    expunged) into the PROCESSED_FOLDER or KEPT_FOLDER beside it, created if missing.
+    Busy while another run reads it."""
     account = ImapAccount.from_url(url)
     summary = Summary()
-    with IMAPClient(account.host, port=account.port, ssl=account.ssl, timeout=timeout) as client:
+    with (
+        _only_reader(),
+        IMAPClient(account.host, port=account.port, ssl=account.ssl, timeout=timeout) as client,
+    ):
         client.login(account.username, account.password)
         for name in (PROCESSED_FOLDER, KEPT_FOLDER):
             if not client.folder_exists(name):

@@ -73,5 +73,9 @@ def retention() -> dict[str, int]:
 def bounces_poll() -> dict[str, int]:
     """Beat, every MONITOR_BOUNCE_POLL_SECONDS when MONITOR_BOUNCE_IMAP_URL is set: the
     delivery reports in the bounce mailbox (delivery/bounces.py)."""
-    summary = bounces.imap_process(settings.BOUNCE_IMAP_URL)
+    try:
+        summary = bounces.imap_process(settings.BOUNCE_IMAP_URL)
+    except bounces.Busy as exc:
+        log.info("bounce poll skipped: %s", exc)  # the next poll reads what is left
+        return {"read": 0, "counted": 0, "kept": 0}
     return {"read": summary.read, "counted": summary.counted, "kept": summary.kept}

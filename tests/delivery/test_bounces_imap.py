@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import io
 import os
+import threading
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.utils import timezone
 from imapclient import IMAPClient
 
@@ -56,6 +59,12 @@ def imap(settings):
             client.logout()
 
 
+def run_command() -> str:
+    out = io.StringIO()
+    call_command("process_bounces", stdout=out)
+    return out.getvalue()
+
+
 def messages(client: IMAPClient, folder: str) -> list[bytes]:
     client.select_folder(folder)
     found = client.fetch(client.search(["NOT", "DELETED"]), ["BODY.PEEK[]"])
@@ -100,3 +109,63 @@ def test_a_refused_login_is_named(imap, settings):
     settings.BOUNCE_IMAP_URL = settings.BOUNCE_IMAP_URL.replace(PASSWORD, "wrong")
     with pytest.raises(CommandError, match="MONITOR_BOUNCE_IMAP_URL"):
         call_command("process_bounces", stdout=io.StringIO())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    not django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
+    reason="two connections writing at once need PostgreSQL",
+)
+def test_while_one_run_reads_the_mailbox_another_is_told_so(imap, publication):
+    """An operator's process_bounces while beat's poll runs: the second is refused with
+    a message, the first reads every report once and moves each once."""
+    issue = IssueFactory(volume__publication=publication, status=Issue.Status.SENT)
+    for n in range(20):
+        subscription = make_subscription(publication, f"missing{n}@example.org")
+        delivery = Delivery.objects.create(
+            issue=issue,
+            subscriber=subscription.subscriber,
+            subscription=subscription,
+            email=subscription.subscriber.email,
+            status=Delivery.Status.SENT,
+            sent_at=timezone.now() - timedelta(hours=1),
+        )
+        verp_address = verp.envelope_sender(default="", delivery_id=delivery.pk)
+        imap.append("INBOX", report(verp_address, delivery.email))
+    reading, answered = threading.Event(), threading.Event()
+    summaries: list[dict] = []
+    errors: list[BaseException] = []
+
+    def beat_poll() -> None:
+        try:
+            with connection.execute_wrapper(wait_at_the_first_report):
+                summaries.append(tasks.bounces_poll())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            reading.set()
+            connection.close()
+
+    def wait_at_the_first_report(execute, sql, params, many, context):
+        if not reading.is_set() and BounceMessage._meta.db_table in sql:
+            reading.set()
+            answered.wait(timeout=30)  # the operator's run comes now
+        return execute(sql, params, many, context)
+
+    poll = threading.Thread(target=beat_poll)
+    poll.start()
+    assert reading.wait(timeout=30)
+    try:
+        with pytest.raises(CommandError, match="another run is reading the bounce mailbox"):
+            run_command()
+    finally:
+        answered.set()
+        poll.join(timeout=120)
+
+    assert errors == []
+    assert summaries == [{"read": 20, "counted": 20, "kept": 0}]
+    assert DeliveryEvent.objects.filter(kind="bounced").count() == 20
+    assert messages(imap, "INBOX") == []
+    assert len(messages(imap, "Processed")) == 20
+    # the lock is given back: the next run reads
+    assert "0 message(s) read" in run_command()

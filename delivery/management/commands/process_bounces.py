@@ -61,6 +61,8 @@ class Command(BaseCommand):
                 )
             try:
                 summary = bounces.imap_process(settings.BOUNCE_IMAP_URL)
+            except bounces.Busy as exc:
+                raise CommandError(f"The bounce mailbox: {exc}.") from exc
             except (OSError, ValueError) as exc:
                 raise CommandError(f"MONITOR_BOUNCE_IMAP_URL: {exc}") from exc
             except Exception as exc:  # imapclient's errors (login refused, no folder)
