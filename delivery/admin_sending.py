@@ -26,6 +26,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerDown
 
 from delivery import health, preflight, progress, reports, services
 from delivery.models import DeliveryEvent, SendJob
@@ -279,6 +280,10 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
                 result = services.send_start(issue=issue, by=request.user)
             except services.SendError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
+            except BrokerDown as exc:
+                self.message_user(
+                    request, services.broker_down_message(issue, exc), messages.WARNING
+                )
             else:
                 level = messages.SUCCESS if result.created else messages.WARNING
                 self.message_user(request, result.message, level)
@@ -355,10 +360,17 @@ class SendingIssueAdmin(issues_admin.IssueAdmin):
         if refused := self._post_only(request):
             return refused
         issue = self._sendable(request, object_id)
-        if services.send_resume(issue=issue):
-            self.message_user(request, f"{issue}: sending again.", messages.SUCCESS)
+        try:
+            resumed = services.send_resume(issue=issue)
+        except BrokerDown as exc:
+            self.message_user(request, services.broker_down_message(issue, exc), messages.WARNING)
         else:
-            self.message_user(request, f"{issue} is not paused: nothing to resume.", messages.ERROR)
+            if resumed:
+                self.message_user(request, f"{issue}: sending again.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"{issue} is not paused: nothing to resume.", messages.ERROR
+                )
         return HttpResponseRedirect(self._change_url(issue))
 
     def cancel_view(self, request: HttpRequest, object_id: int) -> HttpResponse:

@@ -36,6 +36,17 @@ class SendError(Exception):
     """A send that cannot start; nothing was changed."""
 
 
+def broker_down_message(issue: Issue, exc: Exception) -> str:
+    """What to say when a send started (or resumed) and its first tasks could not be
+    queued: its rows are written, and the sweeper hands them out once the broker
+    answers (delivery/sweep.py)."""
+    return (
+        f"{issue}: the send is on and its messages are queued, but the broker "
+        f"(CELERY_BROKER_URL) does not answer ({exc}); once it does, beat's sweeper "
+        "hands them out."
+    )
+
+
 @dataclass(frozen=True)
 class StartResult:
     job: SendJob

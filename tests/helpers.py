@@ -296,6 +296,61 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass
+class Site:
+    """A site process of its own (`running_site`): its address, and its output once it
+    has stopped."""
+
+    base: str
+    log: str = ""
+
+
+def _site_answers(base: str) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def running_site(**env: str) -> Iterator[Site]:
+    """`manage.py runserver` in a process of its own, on this test's database, with
+    `env` over `child_env()` (DEBUG on: static files without a collectstatic manifest)."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        cwd=ROOT,
+        env=child_env(DJANGO_DEBUG="1", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    site = Site(f"http://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: _site_answers(site.base), timeout=60)
+        yield site
+    finally:
+        server.terminate()
+        site.log = server.communicate(timeout=30)[0]
+
+
+def form_post(session, url: str, data: dict, *, form: str | None = None):
+    """As a browser does: GET the page of the form (`form`, else `url`) for its CSRF
+    token and cookie, then POST `data` to `url`. `session`: a requests.Session."""
+    import re
+
+    page = session.get(form or url, timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    return session.post(
+        url,
+        data={**data, "csrfmiddlewaretoken": token},
+        headers={"Referer": form or url},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
 def confirm_current_request(subscriber: Subscriber) -> list[Subscription]:
     """Confirm as the link of the subscriber's latest confirmation email does."""
     nonce = Subscriber.objects.values_list("confirm_nonce", flat=True).get(pk=subscriber.pk)

@@ -9,6 +9,7 @@ import email.policy
 from datetime import timedelta
 
 import pytest
+import requests
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
@@ -20,7 +21,7 @@ from delivery.models import Delivery, SendJob
 from issues.models import Article, Issue
 from subscriptions.models import Subscription, Suppression
 from tests.factories import IssueFactory
-from tests.helpers import member_of, status_of, url
+from tests.helpers import cache_is_redis, form_post, member_of, running_site, status_of, url
 
 pytestmark = pytest.mark.django_db
 
@@ -385,3 +386,29 @@ def test_pause_and_resume_when_not_sending_say_so(client, editor, issue):
     assert "nothing to resume" in " ".join(texts(client.post(url("resume", issue))))
     assert "nothing to cancel" in " ".join(texts(client.post(url("cancel", issue), {"note": "x"})))
     assert status_of(issue) == Issue.Status.APPROVED
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not cache_is_redis(), reason="the cache must answer while the broker does not")
+def test_an_editor_sending_while_the_broker_is_down_is_told_the_send_is_on(issue, make_subscribers):
+    """Behind the button, a site of its own whose broker does not answer: the send's rows
+    are written and the editor is told what happens next, not shown an error page."""
+    make_subscribers(5)
+    member_of("Editors", "editor")
+    cache_url = settings.CACHES["default"]["LOCATION"]
+    with running_site(
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0", MONITOR_CACHE_URL=cache_url
+    ) as site:
+        browser = requests.Session()
+        login = form_post(
+            browser, site.base + "/admin/login/", {"username": "editor", "password": "pw"}
+        )
+        assert login.status_code == 302, site.log
+        sent = form_post(browser, site.base + url("send", issue), {})
+        assert sent.status_code == 302, sent.text[:2000]
+        page = browser.get(site.base + sent.headers["Location"], timeout=30)
+
+    assert "the send is on and its messages are queued" in page.text
+    assert "(CELERY_BROKER_URL) does not answer" in page.text
+    assert SendJob.objects.get(issue=issue).state == SendJob.State.RUNNING
+    assert Delivery.objects.filter(issue=issue, status=Delivery.Status.QUEUED).count() == 5

@@ -5,12 +5,16 @@ import re
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
-from delivery.models import Delivery
+from delivery import sweep
+from delivery.models import Delivery, SendJob
 from issues.models import Issue
 from tests.factories import IssueFactory
 from tests.helpers import ROOT, child_env, purge_queues, worker_env
@@ -123,3 +127,31 @@ def test_send_issue_refuses_a_draft(db):
     IssueFactory(number=11, status=Issue.Status.DRAFT)
     with pytest.raises(CommandError, match="draft"):
         run("monitor", "6", "11")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_down_the_send_starts_and_the_sweeper_hands_it_out(issue, make_subscribers):
+    make_subscribers(5)
+
+    done = subprocess.run(
+        [sys.executable, "manage.py", "send_issue", "monitor", "6", "11"],
+        cwd=ROOT,
+        env=child_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0"),  # nothing listens there
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert "the broker (CELERY_BROKER_URL) does not answer" in done.stderr
+    assert "the send is on and its messages are queued" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert SendJob.objects.get(issue=issue).state == SendJob.State.RUNNING
+    assert Delivery.objects.filter(issue=issue, status=Delivery.Status.QUEUED).count() == 5
+    # The broker answers again; a lease's time later, the sweeper hands the rows out.
+    lease_ago = timezone.now() - timedelta(seconds=settings.DELIVERY_LEASE_SECONDS + 1)
+    SendJob.objects.filter(issue=issue).update(handed_out_at=lease_ago)
+    try:
+        assert sweep.sweep()["dispatched"] == 1
+    finally:
+        purge_queues()

@@ -5,6 +5,7 @@ import time
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
+from kombu.exceptions import OperationalError as BrokerDown
 from tqdm import tqdm
 
 from delivery import dispatch, health, progress, services
@@ -85,6 +86,8 @@ class Command(BaseCommand):
             result = services.send_start(issue=issue)
         except services.SendError as exc:
             raise CommandError(str(exc)) from exc
+        except BrokerDown as exc:
+            raise CommandError(services.broker_down_message(issue, exc)) from exc
         self.stdout.write(result.message)
         if wait:
             self._wait(issue)
@@ -98,7 +101,11 @@ class Command(BaseCommand):
                 f"{issue}: paused. Messages already handed to the mail server finish."
             )
         elif resume:
-            if not services.send_resume(issue=issue):
+            try:
+                resumed = services.send_resume(issue=issue)
+            except BrokerDown as exc:
+                raise CommandError(services.broker_down_message(issue, exc)) from exc
+            if not resumed:
                 raise CommandError(f"{issue} is not paused: nothing to resume.")
             self.stdout.write(f"{issue}: sending again.")
         else:
