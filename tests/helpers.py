@@ -29,6 +29,7 @@ from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
 from issues.models import Issue, Publication
@@ -372,6 +373,21 @@ def make_subscription(
     subscriber, _ = Subscriber.objects.get_or_create(email=email, defaults=subscriber_fields)
     return Subscription.objects.create(
         subscriber=subscriber, publication=publication, status=status
+    )
+
+
+def sent_delivery(issue: Issue, address: str, *, ago: timedelta = timedelta(hours=1)):
+    """A delivery of `issue`, sent `ago`, to a subscriber at `address` (made if new)."""
+    from delivery.models import Delivery
+
+    subscription = make_subscription(issue.publication, address)
+    return Delivery.objects.create(
+        issue=issue,
+        subscriber=subscription.subscriber,
+        subscription=subscription,
+        email=address,
+        status=Delivery.Status.SENT,
+        sent_at=timezone.now() - ago,
     )
 
 

@@ -9,14 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 from delivery import bounces
 from delivery.models import BounceMessage, Delivery, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Subscription, Suppression
 from tests.factories import IssueFactory
-from tests.helpers import make_subscription
+from tests.helpers import sent_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -44,15 +43,7 @@ def sent_to(publication):
     issue = IssueFactory(volume__publication=publication, status=Issue.Status.SENT)
 
     def make(address: str) -> Delivery:
-        subscription = make_subscription(publication, address)
-        return Delivery.objects.create(
-            issue=issue,
-            subscriber=subscription.subscriber,
-            subscription=subscription,
-            email=address,
-            status=Delivery.Status.SENT,
-            sent_at=timezone.now() - timedelta(hours=2),
-        )
+        return sent_delivery(issue, address, ago=timedelta(hours=2))
 
     return make
 

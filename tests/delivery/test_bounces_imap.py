@@ -7,21 +7,19 @@ from __future__ import annotations
 import io
 import os
 import threading
-from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import timezone
 from imapclient import IMAPClient
 
 from delivery import tasks, verp
-from delivery.models import BounceMessage, Delivery, DeliveryEvent
+from delivery.models import BounceMessage, DeliveryEvent
 from issues.models import Issue
 from subscriptions.models import Suppression
 from tests.factories import IssueFactory
-from tests.helpers import dovecot_missing, make_subscription, running_dovecot
+from tests.helpers import dovecot_missing, running_dovecot, sent_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -73,15 +71,7 @@ def messages(client: IMAPClient, folder: str) -> list[bytes]:
 
 def test_reports_are_read_moved_and_never_counted_twice(imap, publication):
     issue = IssueFactory(volume__publication=publication, status=Issue.Status.SENT)
-    subscription = make_subscription(publication, "missing@example.org")
-    delivery = Delivery.objects.create(
-        issue=issue,
-        subscriber=subscription.subscriber,
-        subscription=subscription,
-        email=subscription.subscriber.email,
-        status=Delivery.Status.SENT,
-        sent_at=timezone.now() - timedelta(hours=1),
-    )
+    delivery = sent_delivery(issue, "missing@example.org")
     good = report(verp.envelope_sender(default="", delivery_id=delivery.pk), delivery.email)
     forged = report(f"bounces+{delivery.pk}.forged@{DOMAIN}", delivery.email)
     imap.append("INBOX", good)
@@ -121,15 +111,7 @@ def test_while_one_run_reads_the_mailbox_another_is_told_so(imap, publication):
     a message, the first reads every report once and moves each once."""
     issue = IssueFactory(volume__publication=publication, status=Issue.Status.SENT)
     for n in range(20):
-        subscription = make_subscription(publication, f"missing{n}@example.org")
-        delivery = Delivery.objects.create(
-            issue=issue,
-            subscriber=subscription.subscriber,
-            subscription=subscription,
-            email=subscription.subscriber.email,
-            status=Delivery.Status.SENT,
-            sent_at=timezone.now() - timedelta(hours=1),
-        )
+        delivery = sent_delivery(issue, f"missing{n}@example.org")
         verp_address = verp.envelope_sender(default="", delivery_id=delivery.pk)
         imap.append("INBOX", report(verp_address, delivery.email))
     reading, answered = threading.Event(), threading.Event()
