@@ -5,26 +5,24 @@ a subscription they never requested.
 The rules: the invitation is one email with one button; ignoring it changes nothing. Up
 to two reminders follow, on the publication's days after the invitation, each sent
 exactly once however many sweeps run at once (claimed with the rows locked, by an
-UPDATE of `reminders_sent`). Only a `pending` invitation is reminded: accepting it (`active`),
-unsubscribing, a bounce or a complaint ends them, and so does its expiry
+UPDATE of `reminders_sent`). Only a `pending` invitation is reminded: accepting it
+(`active`), unsubscribing, a bounce or a complaint ends them, and so does its expiry
 (Subscription.INVITATION_DAYS after the last message). Accepting records the consent
 ("invitation", with time and IP)."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from celery import Task
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerDown
 
 from issues.models import Publication
 from subscriptions.models import Subscriber, Subscription
-from subscriptions.services import _transition, confirmation_send
+from subscriptions.services import _transition, confirmation_send, queue_claimed
 
 Status = Subscription.Status
 INVITATION_AGE = timedelta(days=Subscription.INVITATION_DAYS)
@@ -58,25 +56,13 @@ def invitations_send(*, subscriptions: Sequence[Subscription]) -> int:
             .values_list("pk", flat=True)
         )
         Subscription.objects.filter(pk__in=claimed).update(invited_at=timezone.now())
-        transaction.on_commit(
-            functools.partial(_queue, tasks.send_invitation, claimed, 0, _uninvite)
-        )
+        queue_claimed(tasks.send_invitation, [(pk, 0) for pk in claimed], _uninvite)
     return len(claimed)
 
 
-def _uninvite(pks: list[int]) -> None:
-    Subscription.objects.filter(pk__in=pks).update(invited_at=None)
-
-
-def _queue(task: Task, pks: list[int], n: int, give_back: Callable[[list[int]], object]) -> None:
-    """`task` queued for each of `pks`. Should the broker refuse one, the claims of it and
-    of those after it are given back (`give_back`), for the next try to send them."""
-    for i, pk in enumerate(pks):
-        try:
-            task.delay(pk, n)
-        except BrokerDown:
-            give_back(pks[i:])
-            raise
+def _uninvite(calls: Sequence[tuple[int, int]]) -> None:
+    """The invitations of these (subscription, 0) calls were not queued."""
+    Subscription.objects.filter(pk__in=[pk for pk, _ in calls]).update(invited_at=None)
 
 
 def invitation_accept(*, subscription: Subscription, ip: str | None) -> bool:
@@ -133,9 +119,8 @@ def invitation_reminders_send(*, now: datetime | None = None) -> int:
                 due = due.filter(reminded_at__lte=now - timedelta(days=days[n - 1] - days[n - 2]))
             while won := _reminders_claim(due, n, now):
                 before = dict(won)
-                give_back = functools.partial(_unremind, n=n, before=before)
-                queue = functools.partial(_queue, tasks.send_invitation, list(before), n, give_back)
-                transaction.on_commit(queue)
+                give_back = functools.partial(_unremind, before=before)
+                queue_claimed(tasks.send_invitation, [(pk, n) for pk in before], give_back)
                 claimed += len(won)
     return claimed
 
@@ -159,9 +144,10 @@ def _reminders_claim(due, n: int, now: datetime) -> list[tuple[int, datetime | N
     return rows
 
 
-def _unremind(pks: list[int], n: int, before: dict[int, datetime | None]) -> None:
-    """Reminder `n` of these was not queued: as it was before the claim."""
+def _unremind(calls: Sequence[tuple[int, int]], before: dict[int, datetime | None]) -> None:
+    """The reminders of these (subscription, n) calls were not queued: each as it was
+    before the claim."""
     Subscription.objects.bulk_update(
-        [Subscription(pk=pk, reminders_sent=n - 1, reminded_at=before[pk]) for pk in pks],
+        [Subscription(pk=pk, reminders_sent=n - 1, reminded_at=before[pk]) for pk, n in calls],
         ["reminders_sent", "reminded_at"],
     )

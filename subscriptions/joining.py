@@ -69,10 +69,12 @@ def join_request(*, code: str, email: str) -> bool:
         ).exists()
         if not fresh:
             Subscriber.objects.filter(pk=owner.pk).update(join_email=email, join_requested_at=now)
-            release = lambda: Subscriber.objects.filter(  # noqa: E731
-                pk=owner.pk, join_requested_at=now
-            ).update(join_requested_at=None)
-            queue_claimed(tasks.send_join_confirmation, owner.pk, release=release)
+            asked = Subscriber.objects.filter(pk=owner.pk, join_requested_at=now)
+            queue_claimed(
+                tasks.send_join_confirmation,
+                [(owner.pk,)],
+                lambda _: asked.update(join_requested_at=None),
+            )
     return True
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -145,17 +145,21 @@ def _claim_email_slot(email: str, kind: str) -> bool:
     return bool(claimed)
 
 
-def queue_claimed(task: Task, *args: object, release: Callable[[], object]) -> None:
-    """Queue `task` once the transaction commits. Should the broker refuse it, `release`
-    gives back the claim that allowed it (an email slot), so that asking again sends it,
-    and the error goes on (the visitor gets a 503, monitor_site.unavailable)."""
+def queue_claimed(
+    task: Task, calls: Sequence[tuple], give_back: Callable[[Sequence[tuple]], object]
+) -> None:
+    """Queue `task` once for each of `calls` (its arguments) when the transaction commits.
+    Should the broker refuse one, `give_back` gets it and the calls after it, to undo the
+    claims that allowed them (an email slot, an invitation), so that the next try sends
+    them; the error goes on (a visitor gets a 503, monitor_site.unavailable)."""
 
     def queue() -> None:
-        try:
-            task.delay(*args)
-        except BrokerDown:
-            release()
-            raise
+        for i, args in enumerate(calls):
+            try:
+                task.delay(*args)
+            except BrokerDown:
+                give_back(calls[i:])
+                raise
 
     transaction.on_commit(queue)
 
@@ -174,9 +178,11 @@ def confirmation_send(*, subscriber: Subscriber) -> bool:
         if not _claim_email_slot(subscriber.email, EmailCooldown.Kind.CONFIRMATION):
             return False
         _new_confirm_nonce(subscriber.pk)
-        kind = EmailCooldown.Kind.CONFIRMATION
-        release = lambda: _release_email_slot(subscriber.email, kind)  # noqa: E731
-        queue_claimed(tasks.send_confirmation, subscriber.pk, release=release)
+        queue_claimed(
+            tasks.send_confirmation,
+            [(subscriber.pk,)],
+            lambda _: _release_email_slot(subscriber.email, EmailCooldown.Kind.CONFIRMATION),
+        )
     return True
 
 
@@ -407,8 +413,8 @@ def preferences_link_send(*, email: str) -> None:
     with transaction.atomic():
         kind = EmailCooldown.Kind.PREFERENCES_LINK
         if _claim_email_slot(email, kind):
-            release = lambda: _release_email_slot(email, kind)  # noqa: E731
-            queue_claimed(tasks.send_preferences_link, subscriber.pk, release=release)
+            release = lambda _: _release_email_slot(email, kind)  # noqa: E731
+            queue_claimed(tasks.send_preferences_link, [(subscriber.pk,)], release)
 
 
 @dataclass
