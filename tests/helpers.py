@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -297,6 +298,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+CLOSED_BROKER = "redis://127.0.0.1:1/0"  # nothing listens on port 1: a broker that is down
+
+
 @dataclass
 class Site:
     """A site process of its own (`running_site`): its address, and its output once it
@@ -304,14 +308,6 @@ class Site:
 
     base: str
     log: str = ""
-
-
-def _site_answers(base: str) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -329,7 +325,7 @@ def running_site(**env: str) -> Iterator[Site]:
     )
     site = Site(f"http://127.0.0.1:{port}")
     try:
-        wait_for(lambda: _site_answers(site.base), timeout=60)
+        wait_for(lambda: _listening(port), timeout=60)
         yield site
     finally:
         server.terminate()
@@ -339,8 +335,6 @@ def running_site(**env: str) -> Iterator[Site]:
 def form_post(session, url: str, data: dict, *, form: str | None = None):
     """As a browser does: GET the page of the form (`form`, else `url`) for its CSRF
     token and cookie, then POST `data` to `url`. `session`: a requests.Session."""
-    import re
-
     page = session.get(form or url, timeout=30)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
     return session.post(

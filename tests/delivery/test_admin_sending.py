@@ -21,7 +21,15 @@ from delivery.models import Delivery, SendJob
 from issues.models import Article, Issue
 from subscriptions.models import Subscription, Suppression
 from tests.factories import IssueFactory
-from tests.helpers import cache_is_redis, form_post, member_of, running_site, status_of, url
+from tests.helpers import (
+    CLOSED_BROKER,
+    cache_is_redis,
+    form_post,
+    member_of,
+    running_site,
+    status_of,
+    url,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -396,9 +404,7 @@ def test_an_editor_sending_while_the_broker_is_down_is_told_the_send_is_on(issue
     make_subscribers(5)
     member_of("Editors", "editor")
     cache_url = settings.CACHES["default"]["LOCATION"]
-    with running_site(
-        CELERY_BROKER_URL="redis://127.0.0.1:1/0", MONITOR_CACHE_URL=cache_url
-    ) as site:
+    with running_site(CELERY_BROKER_URL=CLOSED_BROKER, MONITOR_CACHE_URL=cache_url) as site:
         browser = requests.Session()
         login = form_post(
             browser, site.base + "/admin/login/", {"username": "editor", "password": "pw"}

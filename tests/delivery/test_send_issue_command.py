@@ -17,7 +17,7 @@ from delivery import sweep
 from delivery.models import Delivery, SendJob
 from issues.models import Issue
 from tests.factories import IssueFactory
-from tests.helpers import ROOT, child_env, purge_queues, worker_env
+from tests.helpers import CLOSED_BROKER, ROOT, child_env, purge_queues, worker_env
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -136,7 +136,7 @@ def test_with_the_broker_down_the_send_starts_and_the_sweeper_hands_it_out(issue
     done = subprocess.run(
         [sys.executable, "manage.py", "send_issue", "monitor", "6", "11"],
         cwd=ROOT,
-        env=child_env(CELERY_BROKER_URL="redis://127.0.0.1:1/0"),  # nothing listens there
+        env=child_env(CELERY_BROKER_URL=CLOSED_BROKER),
         capture_output=True,
         text=True,
         timeout=120,

@@ -10,7 +10,7 @@ from django.core.cache import cache
 
 from monitor_site.tasks import HEARTBEAT_KEY
 from tests.factories import StaffFactory
-from tests.helpers import ROOT, child_env
+from tests.helpers import CLOSED_BROKER, ROOT, child_env
 
 
 @pytest.mark.django_db
@@ -95,7 +95,7 @@ def healthz_in_process_with(**env: str) -> tuple[int, dict]:
 
 @pytest.mark.django_db
 def test_healthz_names_the_broker_when_it_is_down():
-    status, body = healthz_in_process_with(CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+    status, body = healthz_in_process_with(CELERY_BROKER_URL=CLOSED_BROKER)
     assert status == 503
     assert body["failing"] == ["broker"]
     assert body["checks"]["delivery"] == "unknown"  # it needs the broker: not asked

@@ -11,15 +11,14 @@ from django.conf import settings
 from django.test import override_settings
 
 from subscriptions.models import EmailCooldown, Subscriber
-from tests.helpers import cache_is_redis, form_post, running_site
+from tests.helpers import CLOSED_BROKER, cache_is_redis, form_post, running_site
 
-CLOSED = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 TRY_AGAIN = "Please try again in a few minutes."
 
 
 @pytest.mark.django_db
 def test_with_the_cache_down_subscribing_answers_503_and_logs_it(client, publication, caplog):
-    down = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": CLOSED}}
+    down = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": CLOSED_BROKER}}
     down["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
     with override_settings(CACHES=down), caplog.at_level(logging.ERROR):
         response = client.post(
@@ -37,7 +36,7 @@ def test_with_the_cache_down_subscribing_answers_503_and_logs_it(client, publica
 @pytest.mark.skipif(not cache_is_redis(), reason="the cache must answer while the broker does not")
 def test_with_the_broker_down_subscribing_answers_503_and_pages_still_load(publication):
     cache_url = settings.CACHES["default"]["LOCATION"]
-    with running_site(CELERY_BROKER_URL=CLOSED, MONITOR_CACHE_URL=cache_url) as site:
+    with running_site(CELERY_BROKER_URL=CLOSED_BROKER, MONITOR_CACHE_URL=cache_url) as site:
         session = requests.Session()
         home = session.get(site.base + "/", timeout=30)
         response = form_post(

@@ -11,18 +11,17 @@ import pytest
 from django.utils import timezone
 
 from subscriptions.models import Subscription
-from tests.helpers import child_env, make_subscription
+from tests.helpers import CLOSED_BROKER, child_env, make_subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 Status = Subscription.Status
-CLOSED = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
 def run_without_broker(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
-        env=child_env(CELERY_BROKER_URL=CLOSED),
+        env=child_env(CELERY_BROKER_URL=CLOSED_BROKER),
         capture_output=True,
         text=True,
         timeout=120,
